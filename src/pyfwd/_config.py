@@ -1,0 +1,90 @@
+"""Process-wide settings: the default backend and the thread count."""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+import threading
+
+from . import backends as _registry
+
+_lock = threading.Lock()
+_default_backend: str | None = None
+_override: contextvars.ContextVar[str | None] = contextvars.ContextVar("pyfwd_backend", default=None)
+
+
+def _cpu_count() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _threads_from_env() -> int:
+    raw = os.environ.get("PYFWD_NUM_THREADS", "").strip()
+    if not raw:
+        return _cpu_count()
+    try:
+        n = int(raw)
+    except ValueError:
+        raise ValueError(f"PYFWD_NUM_THREADS must be a positive integer, got {raw!r}") from None
+    if n < 1:
+        raise ValueError(f"PYFWD_NUM_THREADS must be a positive integer, got {raw!r}")
+    return n
+
+
+_num_threads: int = _threads_from_env()
+
+
+def backends() -> list[str]:
+    """Names of the available backends, best first (the first is the default)."""
+    return _registry.available()
+
+
+def current_backend() -> str:
+    """The backend a call without ``backend=`` uses right now."""
+    name = _override.get() or _default_backend
+    return name if name is not None else backends()[0]
+
+
+def resolve(name: str | None):
+    """The backend instance for *name* (``None``: the current default)."""
+    return _registry.get(current_backend() if name is None else name)
+
+
+def set_backend(name: str | None) -> None:
+    """Set the process-wide default backend (``None``: back to the best one)."""
+    global _default_backend
+    if name is not None:
+        _registry.get(name)  # validates: unknown or unavailable raises here
+    with _lock:
+        _default_backend = name
+
+
+@contextlib.contextmanager
+def use_backend(name: str):
+    """Use backend *name* inside a ``with`` block (this thread/context only)."""
+    _registry.get(name)
+    token = _override.set(name)
+    try:
+        yield _registry.get(name)
+    finally:
+        _override.reset(token)
+
+
+def set_num_threads(n: int) -> None:
+    """Threads the compiled backends use (``cpp`` pool and Numba's ``prange``)."""
+    global _num_threads
+    if isinstance(n, bool) or not isinstance(n, (int,)) and not hasattr(n, "__index__"):
+        raise TypeError(f"number of threads must be an integer, got {type(n).__name__}")
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"number of threads must be >= 1, got {n}")
+    with _lock:
+        _num_threads = n
+    for b in _registry.loaded():
+        b.set_num_threads(n)
+
+
+def get_num_threads() -> int:
+    return _num_threads

@@ -1,0 +1,57 @@
+"""Input validation shared by the public API: every error names what was
+expected and what came."""
+from __future__ import annotations
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def as_float_dtype(dtype) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from exc
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+def as_array(x, dtype: np.dtype, what: str) -> np.ndarray:
+    """*x* as an ndarray of *dtype*, without a copy when it already is one.
+
+    Real dtypes (bool, integers, floats) are converted; complex, object, string
+    and other dtypes are refused with ``TypeError``. Strides are kept: the
+    backends accept any layout.
+    """
+    if not isinstance(x, np.ndarray):
+        try:
+            x = np.asarray(x)
+        except (ValueError, TypeError) as exc:
+            raise TypeError(f"{what} must be a numeric array, got {type(x).__name__}: {exc}") from exc
+    if x.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{what} must hold real numbers (float32, float64, or int/bool to convert), "
+            f"got dtype {x.dtype}")
+    if x.dtype != dtype:
+        x = x.astype(dtype)
+    return x
+
+
+def check_out(out, shape: tuple, dtype: np.dtype, inputs=()) -> np.ndarray:
+    """Validate a user's ``out=`` array: exact shape and dtype, C-contiguous,
+    writable, not overlapping any input."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"out has shape {out.shape}, expected {tuple(shape)}")
+    if out.dtype != dtype:
+        raise TypeError(f"out has dtype {out.dtype}, expected {dtype}")
+    if not out.flags.c_contiguous:
+        raise ValueError("out must be C-contiguous")
+    if not out.flags.writeable:
+        raise ValueError("out is read-only")
+    for arr in inputs:
+        if arr is not None and np.may_share_memory(out, arr):
+            raise ValueError("out overlaps an input array; pass a separate buffer")
+    return out

@@ -1,0 +1,432 @@
+"""``Network``: a dense network's parameters and its forward pass, on any backend;
+``dense``: one fused layer; ``NeuralNetwork``: the tutorial's class."""
+from __future__ import annotations
+
+import threading
+from collections.abc import MutableMapping
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from . import _config
+from ._validate import as_array, as_float_dtype, check_out
+from .activations import canonical, canonical_list
+
+__all__ = ["Network", "NeuralNetwork", "dense"]
+
+_INITS = ("he", "xavier", "zeros")
+
+
+def _prep_input(X, dtype: np.dtype, in_features: int, what: str):
+    """Validate X; return (X2d, squeeze) where squeeze says X was one sample."""
+    X = as_array(X, dtype, "X")
+    if X.ndim == 1:
+        X, squeeze = X.reshape(1, -1), True
+    elif X.ndim == 2:
+        squeeze = False
+    else:
+        raise ValueError(f"X must be 2-D (batch, {in_features}) or 1-D ({in_features},), got shape {X.shape}")
+    if X.shape[1] != in_features:
+        raise ValueError(f"{what}: expected input of shape (batch, {in_features}), got {X.shape}")
+    return X, squeeze
+
+
+def dense(X, W, b=None, activation: str = "linear", backend: str | None = None, out=None):
+    """One fused dense layer: ``activation(X @ W.T + b)``.
+
+    X is (batch, in), W is (out, in) (PyTorch's ``nn.Linear.weight``), b is (out,)
+    or None. The dtype is W's (float32 or float64; other W dtypes give float32).
+    """
+    act = canonical(activation)
+    W = np.asarray(W) if not isinstance(W, np.ndarray) else W
+    dtype = W.dtype if W.dtype in (np.float32, np.float64) else np.dtype(np.float32)
+    W = as_array(W, dtype, "W")
+    if W.ndim != 2:
+        raise ValueError(f"W must be 2-D (out_features, in_features), got shape {W.shape}")
+    N, K = W.shape
+    if b is not None:
+        b = as_array(b, dtype, "b")
+        if b.shape != (N,):
+            raise ValueError(f"b must have shape ({N},) to match W {W.shape}, got {b.shape}")
+    X2, squeeze = _prep_input(X, dtype, K, f"dense layer with W of shape {W.shape}")
+    shape = (N,) if squeeze else (X2.shape[0], N)
+    if out is not None:
+        check_out(out, shape, dtype, (X2, W, b))
+    be = _config.resolve(backend)
+    out2 = None if out is None else out.reshape(X2.shape[0], N)
+    Y = be.dense(X2, W, b, act, out=out2)
+    if out is not None:
+        return out
+    return Y.reshape(shape) if squeeze else Y
+
+
+class Params(MutableMapping):
+    """The parameters of a :class:`Network`: ``{"W1": (out, in), "b1": (out,), ...}``.
+
+    Arrays are stored read-only, so in-place edits cannot silently bypass the
+    backends' packed copies; assign a new array instead (``net.params["W1"] = W``),
+    which validates the shape and bumps the network's version so packed weights
+    are rebuilt on the next call.
+    """
+
+    def __init__(self, net: "Network") -> None:
+        self._net = net
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        return self._net._params[key]
+
+    def __setitem__(self, key: str, value) -> None:
+        net = self._net
+        if key not in net._params:
+            raise KeyError(f"no parameter {key!r}; parameters are {', '.join(net._params)}")
+        expected = net._params[key].shape
+        arr = np.array(as_array(value, net.dtype, key), dtype=net.dtype, order="C", copy=True)
+        if arr.shape != expected:
+            raise ValueError(f"{key} must have shape {expected}, got {arr.shape}")
+        arr.flags.writeable = False
+        with net._lock:
+            net._params[key] = arr
+            net._version += 1
+
+    def __delitem__(self, key: str) -> None:
+        raise TypeError("parameters cannot be deleted")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._net._params)
+
+    def __len__(self) -> int:
+        return len(self._net._params)
+
+    def __repr__(self) -> str:
+        return "Params({" + ", ".join(f"{k!r}: {v.shape}" for k, v in self.items()) + "})"
+
+
+class Network:
+    """A dense feed-forward network.
+
+    >>> net = Network([784, 128, 10], ["relu", "softmax"], seed=42)
+    >>> net.forward(X).shape        # X: (batch, 784)
+    (batch, 10)
+
+    ``layer_dims`` lists the width of every layer, input first; ``activations``
+    names one activation per weight layer (a single name applies to all).
+    ``init`` is ``"he"`` (the tutorial's default: ``randn * sqrt(2/fan_in)``,
+    biases zero), ``"xavier"`` (``randn * sqrt(2/(fan_in+fan_out))``) or
+    ``"zeros"``; ``seed`` makes it reproducible.
+    """
+
+    def __init__(self, layer_dims: Sequence[int], activations, dtype="float32",
+                 init: str = "he", seed: int | None = None) -> None:
+        dims = self._check_dims(layer_dims)
+        acts = canonical_list(activations, len(dims) - 1)
+        dt = as_float_dtype(dtype)
+        if init not in _INITS:
+            raise ValueError(f"unknown init {init!r}; valid: {', '.join(_INITS)}")
+        rng = np.random.default_rng(seed)
+        weights, biases = [], []
+        for fan_in, fan_out in zip(dims[:-1], dims[1:]):
+            if init == "zeros":
+                W = np.zeros((fan_out, fan_in))
+            else:
+                scale = np.sqrt(2.0 / fan_in) if init == "he" else np.sqrt(2.0 / (fan_in + fan_out))
+                W = rng.standard_normal((fan_out, fan_in)) * scale
+            weights.append(W)
+            biases.append(np.zeros(fan_out))
+        self._setup(dims, acts, dt, weights, biases)
+
+    # -- construction ---------------------------------------------------
+    @staticmethod
+    def _check_dims(layer_dims) -> list[int]:
+        try:
+            dims = [int(d) for d in layer_dims]
+        except (TypeError, ValueError):
+            raise TypeError(f"layer_dims must be a list of positive integers, got {layer_dims!r}") from None
+        if len(dims) < 2:
+            raise ValueError(f"layer_dims needs at least 2 entries (input and output width), got {dims}")
+        if any(d < 1 for d in dims) or any(int(d) != d for d in layer_dims):
+            raise ValueError(f"layer_dims must be positive integers, got {list(layer_dims)}")
+        return dims
+
+    def _setup(self, dims, acts, dtype, weights, biases) -> None:
+        self._layer_dims = list(dims)
+        self._activations = list(acts)
+        self._dtype = dtype
+        self._lock = threading.Lock()
+        self._version = 0
+        self._states: dict[str, tuple[int, Any]] = {}
+        self._params: dict[str, np.ndarray] = {}
+        for l, (W, b) in enumerate(zip(weights, biases), start=1):
+            for key, arr in ((f"W{l}", W), (f"b{l}", b)):
+                a = np.array(as_array(arr, dtype, key), dtype=dtype, order="C", copy=True)
+                a.flags.writeable = False
+                self._params[key] = a
+
+    @classmethod
+    def from_arrays(cls, weights: Sequence, biases: Sequence | None, activations, dtype=None) -> "Network":
+        """Wrap existing parameters: ``weights[l]`` is (out, in), ``biases[l]`` is
+        (out,) (``None`` for zeros). The dtype defaults to the first weight's when
+        it is float32/float64, else float32."""
+        weights = [np.asarray(W) for W in weights]
+        if not weights:
+            raise ValueError("need at least one weight matrix")
+        if dtype is None:
+            w0 = weights[0].dtype
+            dtype = w0 if w0 in (np.float32, np.float64) else np.float32
+        dt = as_float_dtype(dtype)
+        if biases is None:
+            biases = [None] * len(weights)
+        biases = list(biases)
+        if len(biases) != len(weights):
+            raise ValueError(f"got {len(weights)} weight matrices but {len(biases)} biases")
+        dims = []
+        for l, W in enumerate(weights, start=1):
+            if W.ndim != 2:
+                raise ValueError(f"layer {l}: W{l} must be 2-D (out, in), got shape {W.shape}")
+            if dims and W.shape[1] != dims[-1]:
+                raise ValueError(f"layer {l}: W{l} has shape {W.shape}, expected ({W.shape[0]}, {dims[-1]}) "
+                                 f"to take the {dims[-1]} outputs of layer {l - 1}")
+            if not dims:
+                dims.append(W.shape[1])
+            dims.append(W.shape[0])
+        dims = cls._check_dims(dims)
+        bs = []
+        for l, (W, b) in enumerate(zip(weights, biases), start=1):
+            b = np.zeros(W.shape[0]) if b is None else np.asarray(b)
+            if b.shape != (W.shape[0],):
+                raise ValueError(f"layer {l}: b{l} must have shape ({W.shape[0]},), got {b.shape}")
+            bs.append(b)
+        acts = canonical_list(activations, len(weights))
+        net = cls.__new__(cls)
+        net._setup(dims, acts, dt, weights, bs)
+        return net
+
+    # -- properties -----------------------------------------------------
+    @property
+    def layer_dims(self) -> list[int]:
+        return list(self._layer_dims)
+
+    @property
+    def activations(self) -> list[str]:
+        return list(self._activations)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._dtype
+
+    @property
+    def num_layers(self) -> int:
+        """Number of weight layers (``len(layer_dims) - 1``)."""
+        return len(self._layer_dims) - 1
+
+    @property
+    def params(self) -> Params:
+        return Params(self)
+
+    @property
+    def weights(self) -> list[np.ndarray]:
+        return [self._params[f"W{l}"] for l in range(1, self.num_layers + 1)]
+
+    @property
+    def biases(self) -> list[np.ndarray]:
+        return [self._params[f"b{l}"] for l in range(1, self.num_layers + 1)]
+
+    @property
+    def num_params(self) -> int:
+        return int(sum(a.size for a in self._params.values()))
+
+    # -- forward --------------------------------------------------------
+    def _state(self, be) -> Any:
+        """The backend's prepared state for the current parameters (packed once
+        per parameter version)."""
+        version = self._version
+        cached = self._states.get(be.name)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        state = be.prepare(self.weights, self.biases, self.activations)
+        with self._lock:
+            if self._version == version:
+                self._states[be.name] = (version, state)
+        return state
+
+    def forward(self, X, return_cache: bool = False, backend: str | None = None, out=None):
+        """Forward propagation. X is (batch, in_features) or one sample (in_features,).
+
+        Returns the output ``A_L`` (batch, out_features), or ``(A_L, cache)`` with
+        ``return_cache=True``, where cache holds ``A0`` (the input), and ``Z_l``,
+        ``A_l`` of every layer. ``out=`` receives ``A_L`` (C-contiguous, exact shape
+        and dtype).
+        """
+        X2, squeeze = _prep_input(X, self._dtype, self._layer_dims[0], "layer 1")
+        N = self._layer_dims[-1]
+        shape = (N,) if squeeze else (X2.shape[0], N)
+        if out is not None:
+            check_out(out, shape, self._dtype, [X2, *self._params.values()])
+        be = _config.resolve(backend)
+        out2 = None if out is None else out.reshape(X2.shape[0], N)
+        res = be.forward(self._state(be), X2, bool(return_cache), out=out2)
+        if return_cache:
+            Y, cache = res
+            if out is not None:
+                Y = out
+            elif squeeze:
+                Y = Y.reshape(shape)
+            return Y, cache
+        if out is not None:
+            return out
+        return res.reshape(shape) if squeeze else res
+
+    __call__ = forward
+
+    def predict(self, X, backend: str | None = None) -> np.ndarray:
+        """Index of the largest output per sample (the predicted class)."""
+        return np.argmax(self.forward(X, backend=backend), axis=-1)
+
+    # -- description ----------------------------------------------------
+    def summary(self) -> str:
+        """A Keras-like table: layer, activation, output shape, parameters, total."""
+        rows = [("Layer", "Activation", "Output shape", "Params")]
+        rows.append(("input", "", f"(None, {self._layer_dims[0]})", "0"))
+        for l in range(1, self.num_layers + 1):
+            n = self._params[f"W{l}"].size + self._params[f"b{l}"].size
+            rows.append((f"dense_{l}", self._activations[l - 1], f"(None, {self._layer_dims[l]})", f"{n:,}"))
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        line = "-" * (sum(widths) + 6)
+        fmt = lambda r: f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]:>{widths[3]}}"
+        out = [f"Network: {self.num_layers} dense layer(s), {self._dtype}", line, fmt(rows[0]), line]
+        out += [fmt(r) for r in rows[1:]]
+        out += [line, f"Total params: {self.num_params:,}"]
+        return "\n".join(out)
+
+    def __repr__(self) -> str:
+        return (f"Network(layer_dims={self._layer_dims}, activations={self._activations}, "
+                f"dtype='{self._dtype}')")
+
+    # -- persistence ----------------------------------------------------
+    _FORMAT = 1
+
+    def save(self, path) -> None:
+        """Save to an ``.npz`` file (no pickle)."""
+        np.savez(path, pyfwd_format=np.array(self._FORMAT), layer_dims=np.array(self._layer_dims),
+                 activations=np.array(self._activations), dtype=np.array(str(self._dtype)),
+                 **self._params)
+
+    @classmethod
+    def load(cls, path) -> "Network":
+        """Load a network written by :meth:`save`."""
+        with np.load(path, allow_pickle=False) as f:
+            if "pyfwd_format" not in f.files:
+                raise ValueError(f"{path} is not a pyfwd network file (no 'pyfwd_format' entry)")
+            fmt = int(f["pyfwd_format"])
+            if fmt != cls._FORMAT:
+                raise ValueError(f"{path}: unsupported pyfwd format {fmt} (this version reads {cls._FORMAT})")
+            dims = [int(d) for d in f["layer_dims"]]
+            L = len(dims) - 1
+            missing = [k for l in range(1, L + 1) for k in (f"W{l}", f"b{l}") if k not in f.files]
+            if missing:
+                raise ValueError(f"{path}: missing parameter(s) {', '.join(missing)}")
+            return cls.from_arrays([f[f"W{l}"] for l in range(1, L + 1)],
+                                   [f[f"b{l}"] for l in range(1, L + 1)],
+                                   [str(a) for a in f["activations"]], dtype=str(f["dtype"]))
+
+    # -- other frameworks (pyfwd.interop) ---------------------------------
+    @classmethod
+    def from_torch(cls, module, dtype=None) -> "Network":
+        """From a PyTorch ``nn.Sequential`` of ``nn.Linear`` and activation modules."""
+        from .interop import from_torch
+        return from_torch(module, dtype=dtype)
+
+    @classmethod
+    def from_keras(cls, model, dtype=None) -> "Network":
+        """From a Keras 3 model of ``Dense`` layers."""
+        from .interop import from_keras
+        return from_keras(model, dtype=dtype)
+
+    @classmethod
+    def from_sklearn(cls, estimator, dtype=None) -> "Network":
+        """From a fitted scikit-learn ``MLPClassifier`` or ``MLPRegressor``."""
+        from .interop import from_sklearn
+        return from_sklearn(estimator, dtype=dtype)
+
+    @classmethod
+    def from_onnx(cls, path, dtype=None) -> "Network":
+        """From an ONNX file of Gemm (or MatMul+Add) and activation nodes."""
+        from .interop import from_onnx
+        return from_onnx(path, dtype=dtype)
+
+    def to_onnx(self, path) -> None:
+        """Write the network as an ONNX model (Gemm + activation nodes)."""
+        from .interop import to_onnx
+        to_onnx(self, path)
+
+
+class _TutorialParams(MutableMapping):
+    """The tutorial's ``parameters`` dict view: ``W{l}`` (out, in), ``b{l}`` (out, 1)."""
+
+    def __init__(self, net: Network) -> None:
+        self._net = net
+
+    def __getitem__(self, key):
+        v = self._net.params[key]
+        return v.reshape(-1, 1) if key.startswith("b") else v
+
+    def __setitem__(self, key, value):
+        if key.startswith("b") and key in self._net.params:
+            value = np.asarray(value).reshape(-1)
+        self._net.params[key] = value
+
+    def __delitem__(self, key):
+        raise TypeError("parameters cannot be deleted")
+
+    def __iter__(self):
+        return iter(self._net.params)
+
+    def __len__(self):
+        return len(self._net.params)
+
+
+class NeuralNetwork:
+    """The tutorial's class, unchanged in use, running on pyfwd's backends.
+
+    Samples are *columns* here, as in the tutorial: ``X`` is (n_features, batch),
+    ``W{l}`` is (layer_dims[l], layer_dims[l-1]) and ``b{l}`` is
+    (layer_dims[l], 1). ``forward_propagation(X)`` returns ``(AL, caches)`` with
+    ``caches = {"A0": X, "Z1": ..., "A1": ..., ..., "ZL": ..., "AL": ...}``, every
+    entry (units, batch). float64 by default, like the tutorial's NumPy code.
+    """
+
+    def __init__(self, layer_dims: Sequence[int], activations, dtype="float64",
+                 init: str = "he", seed: int | None = None, backend: str | None = None) -> None:
+        self._net = Network(layer_dims, activations, dtype=dtype, init=init, seed=seed)
+        self.backend = backend
+
+    @property
+    def network(self) -> Network:
+        """The underlying row-major :class:`Network` (same parameters)."""
+        return self._net
+
+    @property
+    def layer_dims(self) -> list[int]:
+        return self._net.layer_dims
+
+    @property
+    def activations(self) -> list[str]:
+        return self._net.activations
+
+    @property
+    def parameters(self) -> _TutorialParams:
+        return _TutorialParams(self._net)
+
+    def forward_propagation(self, X):
+        """X is (n_features, batch). Returns ``(AL, caches)``."""
+        X = as_array(X, self._net.dtype, "X")
+        if X.ndim == 1:
+            X = X.reshape(-1, 1)
+        if X.ndim != 2:
+            raise ValueError(f"X must be 2-D (n_features, batch), got shape {X.shape}")
+        if X.shape[0] != self._net.layer_dims[0]:
+            raise ValueError(f"layer 1: expected X of shape ({self._net.layer_dims[0]}, batch) "
+                             f"(samples are columns), got {X.shape}")
+        AL, cache = self._net.forward(X.T, return_cache=True, backend=self.backend)
+        caches = {k: v.T for k, v in cache.items()}
+        caches["A0"] = X
+        return AL.T, caches

@@ -1,0 +1,180 @@
+"""The numerics contract as code: the one tolerance helper of pyfwd.
+
+DESIGN.md: a backend's output ``y`` in a dtype with unit roundoff ``u`` must
+satisfy, element by element, for each layer with fan-in ``K``::
+
+    |y - y_ref| <= 4*(K+2)*u*(|A| @ |W|.T + |b|) + 8*u*|y_ref| + tiny
+
+with ``y_ref`` the float64 reference, the bound carried through the network.
+This module computes that bound and checks arrays against it. Every backend
+test, and the bench suite's correctness gate, goes through it.
+
+How the bound travels (error bounds are elementwise, non-negative):
+
+* pre-activation: ``eZ = eA @ |W|.T + 4*(K+2)*u*((|A|+eA) @ |W|.T + |b|) + 8*u*|Z_ref| + tiny``
+  where ``eA`` is the bound on the layer's input (0 for the network input);
+* elementwise activation ``g`` with Lipschitz constant ``L_g`` (1 for most,
+  0.25 for sigmoid, 1.13 for gelu, 1.1 for silu):
+  ``eA' = L_g*eZ + 8*u*|A_ref| + tiny``;
+* softmax: each output moves by at most the largest input error of its row (the
+  softmax Jacobian's rows have absolute sum ``2*s_i*(1-s_i) <= 1/2``), plus the
+  rounding of ``z - max(z)`` (``2*u*max|z|``) and the evaluation error of N
+  exponentials, their sum and one division: ``(N + 20)*u*|A_ref|``.
+
+Non-finite reference values (NaN, +-inf: IEEE propagation of non-finite input)
+must be matched exactly in kind. Where the bound itself overflows (inputs near
+the dtype's max) the element cannot be judged and is not counted.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .activations import LIPSCHITZ, canonical
+from .backends.numpy_ref import FUNCTIONS
+
+__all__ = [
+    "unit_roundoff",
+    "LayerBound",
+    "layer_bound",
+    "network_bounds",
+    "compare",
+    "assert_within",
+    "assert_dense_close",
+    "assert_forward_close",
+]
+
+
+def unit_roundoff(dtype) -> float:
+    """``u = eps/2``: 2**-24 for float32, 2**-53 for float64."""
+    return float(np.finfo(np.dtype(dtype)).eps) / 2.0
+
+
+def _tiny(dtype) -> float:
+    # A few smallest normals: room for kernels that flush subnormal results to 0.
+    return 4.0 * float(np.finfo(np.dtype(dtype)).tiny)
+
+
+@dataclass
+class LayerBound:
+    """Reference values of one layer and the allowed error of each element."""
+
+    Z: np.ndarray   # float64 reference pre-activation
+    A: np.ndarray   # float64 reference activation
+    eZ: np.ndarray  # allowed |error| of Z
+    eA: np.ndarray  # allowed |error| of A
+
+
+def layer_bound(A_ref: np.ndarray, W: np.ndarray, b: np.ndarray | None, activation: str,
+                dtype, eA_in: np.ndarray | float = 0.0) -> LayerBound:
+    """Reference and error bound of one dense layer ``g(A @ W.T + b)``.
+
+    *A_ref* is the float64 reference input, *eA_in* the bound on the error of the
+    input the backend actually used (0 for the user's input).
+    """
+    act = canonical(activation)
+    u, tiny = unit_roundoff(dtype), _tiny(dtype)
+    A64 = np.asarray(A_ref, dtype=np.float64)
+    W64 = np.asarray(W, dtype=np.float64)
+    b64 = np.zeros(W64.shape[0]) if b is None else np.asarray(b, dtype=np.float64)
+    K = W64.shape[1]
+    absW = np.abs(W64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        Z = A64 @ W64.T + b64
+        eA_in = np.broadcast_to(np.asarray(eA_in, dtype=np.float64), A64.shape)
+        mag = (np.abs(A64) + eA_in) @ absW.T + np.abs(b64)
+        eZ = eA_in @ absW.T + 4.0 * (K + 2) * u * mag + 8.0 * u * np.abs(Z) + tiny
+        A = FUNCTIONS[act](Z)
+        if act == "softmax":
+            n = Z.shape[1]
+            if n:
+                absZ = np.where(np.isfinite(Z), np.abs(Z), 0.0)
+                row = (eZ + 2.0 * u * absZ.max(axis=1, keepdims=True)).max(axis=1, keepdims=True)
+            else:
+                row = np.zeros((Z.shape[0], 1))
+            eA = row + (n + 20) * u * np.abs(A) + tiny
+        else:
+            eA = LIPSCHITZ[act] * eZ + 8.0 * u * np.abs(A) + tiny
+    return LayerBound(Z, A, eZ, eA)
+
+
+def network_bounds(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray | None],
+                   activations: Sequence[str], X: np.ndarray, dtype) -> list[LayerBound]:
+    """:func:`layer_bound` for every layer, the error carried from each to the next."""
+    out = []
+    A, eA = np.asarray(X, dtype=np.float64), 0.0
+    for W, b, act in zip(weights, biases, activations):
+        lb = layer_bound(A, W, b, act, dtype, eA)
+        out.append(lb)
+        A, eA = lb.A, lb.eA
+    return out
+
+
+def compare(actual: np.ndarray, ref: np.ndarray, bound: np.ndarray, what: str = "output") -> str | None:
+    """``None`` if *actual* is within *bound* of *ref* everywhere, else a report
+    naming the worst element (index, reference, value, error, allowed)."""
+    actual = np.asarray(actual)
+    if actual.shape != ref.shape:
+        return f"{what}: shape {actual.shape}, expected {ref.shape}"
+    a = actual.astype(np.float64)
+    fin_ref = np.isfinite(ref)
+    # Non-finite reference: the same kind of value.
+    bad_kind = ~fin_ref & ~((np.isnan(ref) & np.isnan(a)) | (a == ref))
+    with np.errstate(invalid="ignore", over="ignore"):
+        err = np.abs(a - ref)
+        judged = fin_ref & np.isfinite(bound)
+        bad_val = judged & ~(err <= bound)  # NaN err (actual NaN) counts as bad
+    nbad = int(bad_kind.sum() + bad_val.sum())
+    if nbad == 0:
+        return None
+    if bad_kind.any():
+        idx = tuple(int(i) for i in np.argwhere(bad_kind)[0])
+        return (f"{what}: {nbad} element(s) out of bound; at {idx} the reference is "
+                f"{ref[idx]!r} but got {a[idx]!r} (shape {ref.shape})")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(bad_val, np.nan_to_num(err / bound, nan=np.inf), -1.0)
+    idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(ratio)), ratio.shape))
+    return (f"{what}: {nbad} element(s) out of bound (shape {ref.shape}); worst at {idx}: "
+            f"reference {ref[idx]!r}, got {a[idx]!r}, |error| {err[idx]:.3g} > allowed {bound[idx]:.3g}")
+
+
+def assert_within(actual, ref, bound, what="output") -> None:
+    msg = compare(actual, ref, bound, what)
+    if msg is not None:
+        raise AssertionError(msg)
+
+
+def _check_dtype(actual, dtype, what):
+    if np.asarray(actual).dtype != np.dtype(dtype):
+        raise AssertionError(f"{what}: dtype {np.asarray(actual).dtype}, expected {np.dtype(dtype)}")
+
+
+def assert_dense_close(actual, X, W, b, activation, dtype=None) -> None:
+    """Assert one dense layer's output meets the numerics contract."""
+    dtype = np.dtype(dtype or np.asarray(W).dtype)
+    _check_dtype(actual, dtype, "dense")
+    lb = layer_bound(X, W, b, activation, dtype)
+    M, N = np.asarray(X).shape[0], np.asarray(W).shape[0]
+    assert_within(actual, lb.A, lb.eA,
+                  f"dense {activation} (M,K,N)=({M},{np.asarray(W).shape[1]},{N}) {dtype}")
+
+
+def assert_forward_close(actual, weights, biases, activations, X, dtype=None, cache=None) -> None:
+    """Assert a network's output (and, if given, every ``Z_l``/``A_l`` of its
+    cache) meets the numerics contract, the bound carried layer to layer."""
+    dtype = np.dtype(dtype or np.asarray(weights[0]).dtype)
+    acts = [canonical(a) for a in activations]
+    bounds = network_bounds(weights, biases, acts, X, dtype)
+    _check_dtype(actual, dtype, "forward")
+    assert_within(actual, bounds[-1].A, bounds[-1].eA, f"forward output A{len(bounds)} {dtype}")
+    if cache is not None:
+        expected = {"A0"} | {f"{k}{l}" for l in range(1, len(bounds) + 1) for k in "ZA"}
+        if set(cache) != expected:
+            raise AssertionError(f"cache keys {sorted(cache)}, expected {sorted(expected)}")
+        for l, lb in enumerate(bounds, start=1):
+            _check_dtype(cache[f"Z{l}"], dtype, f"cache Z{l}")
+            _check_dtype(cache[f"A{l}"], dtype, f"cache A{l}")
+            assert_within(cache[f"Z{l}"], lb.Z, lb.eZ, f"cache Z{l}")
+            assert_within(cache[f"A{l}"], lb.A, lb.eA, f"cache A{l}")
