@@ -6,8 +6,8 @@ One API over three backends: ``cpp`` (blocked GEMM with fused epilogues), ``numb
 from __future__ import annotations
 
 from ._version import __version__
-from ._config import (backends, current_backend, get_num_threads, set_backend,
-                      set_num_threads, use_backend)
+from ._config import (backends, current_backend, get_backend, get_num_threads,
+                      set_backend, set_num_threads, use_backend)
 from .activations import ACTIVATIONS
 from .network import Network, NeuralNetwork, dense
 
@@ -19,6 +19,7 @@ __all__ = [
     "dense",
     "backends",
     "current_backend",
+    "get_backend",
     "set_backend",
     "use_backend",
     "set_num_threads",
@@ -33,7 +34,7 @@ def warmup(backends: list[str] | None = None) -> dict[str, float]:
     seconds each took. Nothing is compiled at import; this does it on request."""
     import time
 
-    from . import backends as _registry
+    from ._config import _registry
 
     took = {}
     for name in backends or _registry.available():
@@ -52,7 +53,7 @@ def show_config(print_: bool = True) -> dict:
 
     import numpy as np
 
-    from . import backends as _registry
+    from ._config import _registry
 
     cfg: dict = {
         "pyfwd": __version__,
@@ -69,8 +70,7 @@ def show_config(print_: bool = True) -> dict:
         cfg["numpy_blas"] = {k: blas.get(k) for k in ("name", "version") if k in blas}
     except Exception:  # older NumPy without mode="dicts"
         cfg["numpy_blas"] = "unknown"
-    for name in cfg["backends"]:
-        cfg[name] = _registry.get(name).config()
+    cfg["backend_config"] = {name: _registry.get(name).config() for name in cfg["backends"]}
     if print_:
         print(_format_config(cfg))
     return cfg

@@ -47,6 +47,13 @@ def current_backend() -> str:
     return name if name is not None else backends()[0]
 
 
+def get_backend(name: str):
+    """The backend object called *name* (for its extras, e.g. ``warmup`` or the
+    ``cpp`` backend's ISA controls). Note: ``pyfwd.backends`` is the function
+    listing names; the registry module is ``pyfwd._config._registry``."""
+    return _registry.get(name)
+
+
 def resolve(name: str | None):
     """The backend instance for *name* (``None``: the current default)."""
     return _registry.get(current_backend() if name is None else name)
