@@ -132,12 +132,12 @@ def compare(actual: np.ndarray, ref: np.ndarray, bound: np.ndarray, what: str = 
     if bad_kind.any():
         idx = tuple(int(i) for i in np.argwhere(bad_kind)[0])
         return (f"{what}: {nbad} element(s) out of bound; at {idx} the reference is "
-                f"{ref[idx]!r} but got {a[idx]!r} (shape {ref.shape})")
+                f"{float(ref[idx])!r} but got {float(a[idx])!r} (shape {ref.shape})")
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.where(bad_val, np.nan_to_num(err / bound, nan=np.inf), -1.0)
     idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(ratio)), ratio.shape))
     return (f"{what}: {nbad} element(s) out of bound (shape {ref.shape}); worst at {idx}: "
-            f"reference {ref[idx]!r}, got {a[idx]!r}, |error| {err[idx]:.3g} > allowed {bound[idx]:.3g}")
+            f"reference {float(ref[idx])!r}, got {float(a[idx])!r}, |error| {err[idx]:.3g} > allowed {bound[idx]:.3g}")
 
 
 def assert_within(actual, ref, bound, what="output") -> None:

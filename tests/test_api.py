@@ -1,0 +1,229 @@
+"""The public API and the tutorial's worked examples, on every backend."""
+import contextlib
+import io
+
+import numpy as np
+import pytest
+
+import pyfwd
+from pyfwd.testing import assert_forward_close
+
+
+def _set_all(net, w=0.1, b=0.0):
+    for key in list(net.params):
+        net.params[key] = np.full(net.params[key].shape, w if key[0] == "W" else b)
+
+
+def test_tutorial_class_shapes_and_cache_keys():
+    nn = pyfwd.NeuralNetwork([3, 4, 2], ["relu", "sigmoid"], seed=0)
+    X = np.random.default_rng(0).standard_normal((3, 5))  # (n_features, batch)
+    AL, caches = nn.forward_propagation(X)
+    assert AL.shape == (2, 5)
+    assert set(caches) == {"A0", "Z1", "A1", "Z2", "A2"}
+    assert caches["A0"].shape == (3, 5) and caches["Z1"].shape == (4, 5)
+    assert caches["A1"].shape == (4, 5) and caches["Z2"].shape == (2, 5)
+    np.testing.assert_array_equal(caches["A2"], AL)
+    assert nn.parameters["W1"].shape == (4, 3) and nn.parameters["b1"].shape == (4, 1)
+    # The tutorial's formulas, column-major, written out by hand:
+    p = nn.parameters
+    Z1 = p["W1"] @ X + p["b1"]
+    A1 = np.maximum(Z1, 0)
+    Z2 = p["W2"] @ A1 + p["b2"]
+    np.testing.assert_allclose(AL, 1 / (1 + np.exp(-Z2)), rtol=1e-12)
+
+
+def test_network_shape_is_rows_as_samples(backend):
+    net = pyfwd.Network([3, 4, 2], ["relu", "sigmoid"], seed=0)
+    X = np.random.default_rng(1).standard_normal((5, 3))
+    assert net.forward(X, backend=backend).shape == (5, 2)
+    assert net(X).shape == (5, 2)
+
+
+def test_hand_computed_example(backend, dtype):
+    """All weights 0.1, biases 0, x = [1, 2, 3]: hidden 0.6, output sigmoid(0.24)."""
+    net = pyfwd.Network([3, 4, 2], ["relu", "sigmoid"], dtype=dtype, init="zeros")
+    _set_all(net, 0.1)
+    x = np.array([[1.0, 2.0, 3.0]])
+    y, cache = net.forward(x, return_cache=True, backend=backend)
+    expected_out = 1.0 / (1.0 + np.exp(-0.24))  # 0.5597136...
+    assert abs(expected_out - 0.5597136) < 1e-7
+    tol = 1e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(cache["A1"], np.full((1, 4), 0.6), rtol=tol)
+    np.testing.assert_allclose(y, np.full((1, 2), expected_out), rtol=tol)
+    assert y.dtype == dtype
+
+
+def test_tutorial_class_hand_example():
+    nn = pyfwd.NeuralNetwork([3, 4, 2], ["relu", "sigmoid"], init="zeros")
+    for k in list(nn.parameters):
+        nn.parameters[k] = np.full(nn.parameters[k].shape, 0.1 if k[0] == "W" else 0.0)
+    AL, caches = nn.forward_propagation(np.array([[1.0], [2.0], [3.0]]))
+    np.testing.assert_allclose(caches["A1"], np.full((4, 1), 0.6), rtol=1e-14)
+    np.testing.assert_allclose(AL, np.full((2, 1), 0.5597136493), rtol=1e-9)
+
+
+def test_num_params_and_summary():
+    net = pyfwd.Network([3, 4, 2], ["relu", "sigmoid"])
+    assert net.num_params == 26
+    s = net.summary()
+    assert "Total params: 26" in s
+    assert "dense_1" in s and "relu" in s and "(None, 4)" in s and "16" in s
+    assert pyfwd.Network([784, 128, 10], ["relu", "softmax"]).num_params == 784 * 128 + 128 + 128 * 10 + 10
+
+
+def test_untrained_mnist_net_softmax_rows_sum_to_one(backend, dtype):
+    net = pyfwd.Network([784, 128, 10], ["relu", "softmax"], dtype=dtype, seed=42)
+    X = np.random.default_rng(2).random((17, 784))
+    y = net.forward(X, backend=backend)
+    assert y.shape == (17, 10) and y.dtype == dtype
+    np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=0, atol=20 * np.finfo(dtype).eps)
+    assert (y >= 0).all()
+    assert_forward_close(y, net.weights, net.biases, net.activations, X.astype(dtype))
+
+
+def test_params_layout_and_he_init():
+    net = pyfwd.Network([784, 128, 10], ["relu", "softmax"], seed=42)
+    assert list(net.params) == ["W1", "b1", "W2", "b2"]
+    assert net.params["W1"].shape == (128, 784) and net.params["b2"].shape == (10,)
+    assert net.params["W1"].dtype == np.float32
+    W = net.params["W1"].astype(np.float64)
+    # He: std sqrt(2/fan_in) = 0.0505; 100k samples pin it to ~0.5%.
+    assert abs(W.std() - np.sqrt(2 / 784)) < 0.02 * np.sqrt(2 / 784)
+    assert abs(W.mean()) < 0.002
+    assert not net.params["b1"].any()
+    xav = pyfwd.Network([784, 128], "relu", init="xavier", seed=1).params["W1"].astype(np.float64)
+    assert abs(xav.std() - np.sqrt(2 / (784 + 128))) < 0.02 * np.sqrt(2 / (784 + 128))
+    assert not pyfwd.Network([4, 3], "relu", init="zeros").params["W1"].any()
+
+
+def test_seed_reproducible():
+    a = pyfwd.Network([5, 7, 3], "tanh", seed=7)
+    b = pyfwd.Network([5, 7, 3], "tanh", seed=7)
+    c = pyfwd.Network([5, 7, 3], "tanh", seed=8)
+    np.testing.assert_array_equal(a.params["W1"], b.params["W1"])
+    assert not np.array_equal(a.params["W1"], c.params["W1"])
+
+
+def test_params_are_read_only_and_assignment_takes_effect(backend):
+    net = pyfwd.Network([3, 2], "linear", init="zeros", dtype="float64")
+    with pytest.raises(ValueError):
+        net.params["W1"][0, 0] = 1.0  # read-only: would bypass packed copies
+    x = np.array([[1.0, 2.0, 3.0]])
+    np.testing.assert_array_equal(net.forward(x, backend=backend), [[0.0, 0.0]])
+    net.params["W1"] = np.array([[1.0, 0, 0], [0, 0, 1.0]])
+    net.params["b1"] = [0.5, -0.5]
+    np.testing.assert_array_equal(net.forward(x, backend=backend), [[1.5, 2.5]])
+    with pytest.raises(ValueError, match=r"W1 must have shape \(2, 3\)"):
+        net.params["W1"] = np.ones((3, 2))
+    with pytest.raises(KeyError, match="no parameter 'W9'"):
+        net.params["W9"] = np.ones((2, 3))
+
+
+def test_from_arrays_and_save_load(tmp_path, backend):
+    rng = np.random.default_rng(3)
+    Ws = [rng.standard_normal((6, 4)), rng.standard_normal((3, 6))]
+    bs = [rng.standard_normal(6), rng.standard_normal(3)]
+    net = pyfwd.Network.from_arrays(Ws, bs, ["gelu", "softmax"])
+    assert net.dtype == np.float64 and net.layer_dims == [4, 6, 3]
+    X = rng.standard_normal((9, 4))
+    y = net.forward(X, backend=backend)
+    assert_forward_close(y, Ws, bs, ["gelu", "softmax"], X)
+    path = tmp_path / "m.npz"
+    net.save(path)
+    net2 = pyfwd.Network.load(path)
+    assert net2.layer_dims == net.layer_dims and net2.activations == net.activations
+    assert net2.dtype == net.dtype
+    for k in net.params:
+        np.testing.assert_array_equal(net2.params[k], net.params[k])
+    np.testing.assert_array_equal(net2.forward(X, backend=backend), y)
+
+
+def test_single_sample_1d_input(backend):
+    net = pyfwd.Network([4, 5, 3], ["relu", "softmax"], seed=0)
+    x = np.arange(4, dtype=np.float32)
+    y = net.forward(x, backend=backend)
+    assert y.shape == (3,)
+    np.testing.assert_array_equal(y, net.forward(x[None, :], backend=backend)[0])
+
+
+def test_empty_batch(backend, dtype):
+    net = pyfwd.Network([4, 5, 3], ["relu", "softmax"], dtype=dtype, seed=0)
+    y = net.forward(np.zeros((0, 4)), backend=backend)
+    assert y.shape == (0, 3) and y.dtype == dtype
+    y, cache = net.forward(np.zeros((0, 4)), return_cache=True, backend=backend)
+    assert cache["Z1"].shape == (0, 5) and cache["A2"].shape == (0, 3)
+
+
+def test_out_parameter(backend):
+    net = pyfwd.Network([4, 5, 3], ["relu", "sigmoid"], seed=0)
+    X = np.random.default_rng(0).standard_normal((6, 4)).astype(np.float32)
+    out = np.empty((6, 3), np.float32)
+    res = net.forward(X, backend=backend, out=out)
+    assert res is out
+    np.testing.assert_array_equal(out, net.forward(X, backend=backend))
+    out2 = np.empty((6, 3), np.float32)
+    y, cache = net.forward(X, return_cache=True, backend=backend, out=out2)
+    assert y is out2
+    np.testing.assert_array_equal(out2, out)
+
+
+def test_dense_function(backend, dtype, rng):
+    X = rng.standard_normal((7, 5)).astype(dtype)
+    W = rng.standard_normal((3, 5)).astype(dtype)
+    b = rng.standard_normal(3).astype(dtype)
+    from pyfwd.testing import assert_dense_close
+    for act in pyfwd.ACTIVATIONS:
+        y = pyfwd.dense(X, W, b, activation=act, backend=backend)
+        assert_dense_close(y, X, W, b, act)
+    y = pyfwd.dense(X, W, None, backend=backend)
+    assert_dense_close(y, X, W, None, "linear")
+    out = np.empty((7, 3), dtype)
+    assert pyfwd.dense(X, W, b, "relu", backend=backend, out=out) is out
+
+
+def test_backend_selection():
+    names = pyfwd.backends()
+    assert names[-1] == "numpy" and "numpy" in names
+    assert pyfwd.current_backend() == names[0]
+    with pyfwd.use_backend("numpy"):
+        assert pyfwd.current_backend() == "numpy"
+    assert pyfwd.current_backend() == names[0]
+    pyfwd.set_backend("numpy")
+    try:
+        assert pyfwd.current_backend() == "numpy"
+    finally:
+        pyfwd.set_backend(None)
+    with pytest.raises(ValueError, match="unknown backend 'nope'; known backends"):
+        pyfwd.set_backend("nope")
+    with pytest.raises(ValueError, match="unknown backend"):
+        pyfwd.Network([2, 2], "relu").forward(np.ones((1, 2)), backend="nope")
+
+
+def test_num_threads_roundtrip():
+    old = pyfwd.get_num_threads()
+    try:
+        pyfwd.set_num_threads(1)
+        assert pyfwd.get_num_threads() == 1
+        with pytest.raises(ValueError, match=">= 1"):
+            pyfwd.set_num_threads(0)
+        with pytest.raises(TypeError):
+            pyfwd.set_num_threads("2")
+    finally:
+        pyfwd.set_num_threads(old)
+
+
+def test_show_config_reports_everything():
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        cfg = pyfwd.show_config()
+    text = buf.getvalue()
+    assert cfg["pyfwd"] == pyfwd.__version__ and pyfwd.__version__ in text
+    assert cfg["backends"] == pyfwd.backends()
+    assert cfg["num_threads"] == pyfwd.get_num_threads()
+    assert "numpy_blas" in cfg and "backend_config" in cfg
+    assert set(cfg["backend_config"]) == set(pyfwd.backends())
+
+
+def test_repr():
+    assert repr(pyfwd.Network([3, 4, 2], ["relu", "sigmoid"])) == (
+        "Network(layer_dims=[3, 4, 2], activations=['relu', 'sigmoid'], dtype='float32')")
