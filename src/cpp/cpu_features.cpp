@@ -1,0 +1,147 @@
+#include "cpu_features.h"
+
+#include <cpuid.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <stdexcept>
+
+namespace pyfwd {
+namespace {
+
+struct Features {
+    bool avx = false, fma = false, avx2 = false, f16c = false;
+    bool avx512f = false, avx512dq = false, avx512bw = false, avx512vl = false;
+    bool avx512_vnni = false, avx512_bf16 = false, amx_tile = false;
+    bool os_avx = false, os_avx512 = false;
+};
+
+uint64_t read_xcr0() {
+    uint32_t eax, edx;
+    // xgetbv with ecx=0; only executed after CPUID reported OSXSAVE.
+    __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
+    return (static_cast<uint64_t>(edx) << 32) | eax;
+}
+
+Features detect() {
+    Features f;
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
+    const bool osxsave = c & (1u << 27);
+    f.avx = c & (1u << 28);
+    f.fma = c & (1u << 12);
+    f.f16c = c & (1u << 29);
+    if (osxsave) {
+        const uint64_t xcr0 = read_xcr0();
+        f.os_avx = (xcr0 & 0x6) == 0x6;          // SSE + AVX state
+        f.os_avx512 = (xcr0 & 0xE6) == 0xE6;     // + opmask, ZMM_Hi256, Hi16_ZMM
+    }
+    if (__get_cpuid_max(0, nullptr) >= 7) {
+        __cpuid_count(7, 0, a, b, c, d);
+        f.avx2 = b & (1u << 5);
+        f.avx512f = b & (1u << 16);
+        f.avx512dq = b & (1u << 17);
+        f.avx512bw = b & (1u << 30);
+        f.avx512vl = b & (1u << 31);
+        f.avx512_vnni = c & (1u << 11);
+        f.amx_tile = d & (1u << 24);
+        unsigned a1, b1, c1, d1;
+        __cpuid_count(7, 1, a1, b1, c1, d1);
+        f.avx512_bf16 = a1 & (1u << 5);
+    }
+    return f;
+}
+
+const Features& features() {
+    static const Features f = detect();  // function-local: no global constructor
+    return f;
+}
+
+}  // namespace
+
+const char* isa_name(Isa isa) {
+    switch (isa) {
+        case Isa::generic: return "generic";
+        case Isa::avx2: return "avx2";
+        case Isa::avx512: return "avx512";
+    }
+    return "?";
+}
+
+Isa parse_isa(const std::string& name) {
+    if (name == "generic") return Isa::generic;
+    if (name == "avx2") return Isa::avx2;
+    if (name == "avx512") return Isa::avx512;
+    throw std::invalid_argument("unknown ISA level '" + name + "'; valid levels: generic, avx2, avx512");
+}
+
+bool cpu_supports(Isa isa) {
+    const Features& f = features();
+    const bool avx2 = f.avx && f.os_avx && f.avx2 && f.fma;
+    switch (isa) {
+        case Isa::generic: return true;
+        case Isa::avx2: return avx2;
+        case Isa::avx512:
+            return avx2 && f.os_avx512 && f.avx512f && f.avx512dq && f.avx512bw && f.avx512vl;
+    }
+    return false;
+}
+
+bool cpu_supports(const std::string& isa) {
+    try {
+        return cpu_supports(parse_isa(isa));
+    } catch (const std::invalid_argument&) {
+        return false;
+    }
+}
+
+std::vector<std::string> supported_isas() {
+    std::vector<std::string> out;
+    for (Isa i : {Isa::generic, Isa::avx2, Isa::avx512})
+        if (cpu_supports(i)) out.emplace_back(isa_name(i));
+    return out;
+}
+
+Isa best_isa() {
+    if (cpu_supports(Isa::avx512)) return Isa::avx512;
+    if (cpu_supports(Isa::avx2)) return Isa::avx2;
+    return Isa::generic;
+}
+
+Isa initial_isa() {
+    const char* env = std::getenv("PYFWD_ISA");
+    if (env == nullptr || *env == '\0') return best_isa();
+    const std::string name(env);
+    Isa isa;
+    try {
+        isa = parse_isa(name);
+    } catch (const std::invalid_argument& e) {
+        throw std::invalid_argument(std::string("PYFWD_ISA: ") + e.what());
+    }
+    if (!cpu_supports(isa)) {
+        std::string have;
+        for (const auto& s : supported_isas()) have += (have.empty() ? "" : ", ") + s;
+        throw std::invalid_argument("PYFWD_ISA=" + name + " is not supported by this CPU; supported here: " + have);
+    }
+    return isa;
+}
+
+std::vector<std::string> cpu_feature_names() {
+    const Features& f = features();
+    std::vector<std::string> out;
+    auto add = [&](bool on, const char* n) { if (on) out.emplace_back(n); };
+    add(f.avx && f.os_avx, "avx");
+    add(f.fma, "fma");
+    add(f.f16c, "f16c");
+    add(f.avx2, "avx2");
+    add(f.avx512f && f.os_avx512, "avx512f");
+    add(f.avx512dq, "avx512dq");
+    add(f.avx512bw, "avx512bw");
+    add(f.avx512vl, "avx512vl");
+    add(f.avx512_vnni, "avx512_vnni");
+    add(f.avx512_bf16, "avx512_bf16");
+    add(f.amx_tile, "amx_tile");
+    return out;
+}
+
+}  // namespace pyfwd

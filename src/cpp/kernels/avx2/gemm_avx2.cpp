@@ -1,0 +1,97 @@
+// AVX2+FMA GEMM micro-kernels: sgemm_ukr_avx2_6x16 and dgemm_ukr_avx2_6x8.
+// Compiled with -mavx2 -mfma; everything in pyfwd::avx2, helpers in an anonymous
+// namespace, no global constructors.
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+
+#include "kernels/kernel_api.h"
+
+#ifdef PYFWD_HAVE_VMATH
+#include "vmath.h"
+#endif
+
+namespace pyfwd {
+namespace avx2 {
+namespace {
+
+#ifndef PYFWD_HAVE_VMATH
+#include "kernels/vmath_fallback.h"
+#endif
+
+struct F32 {
+    using T = float;
+    using V = __m256;
+    static constexpr int W = 8;
+    static __m256i mask(int n) {
+        return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    }
+    static V zero() { return _mm256_setzero_ps(); }
+    static V load(const T* p) { return _mm256_loadu_ps(p); }
+    static V load_n(const T* p, int n) { return _mm256_maskload_ps(p, mask(n)); }
+    static void store(T* p, V v) { _mm256_storeu_ps(p, v); }
+    static void store_n(T* p, V v, int n) { _mm256_maskstore_ps(p, mask(n), v); }
+    static V bcast(const T* p) { return _mm256_broadcast_ss(p); }
+    static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+    // max returns its second operand when either is NaN: z second keeps NaN.
+    static V relu(V z) { return _mm256_max_ps(_mm256_setzero_ps(), z); }
+    static V leaky(V z, T alpha) {
+        const V pos = _mm256_cmp_ps(z, _mm256_setzero_ps(), _CMP_GT_OQ);
+        return _mm256_blendv_ps(_mm256_mul_ps(z, _mm256_set1_ps(alpha)), z, pos);
+    }
+};
+
+struct F64 {
+    using T = double;
+    using V = __m256d;
+    static constexpr int W = 4;
+    static __m256i mask(int n) {
+        return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
+    }
+    static V zero() { return _mm256_setzero_pd(); }
+    static V load(const T* p) { return _mm256_loadu_pd(p); }
+    static V load_n(const T* p, int n) { return _mm256_maskload_pd(p, mask(n)); }
+    static void store(T* p, V v) { _mm256_storeu_pd(p, v); }
+    static void store_n(T* p, V v, int n) { _mm256_maskstore_pd(p, mask(n), v); }
+    static V bcast(const T* p) { return _mm256_broadcast_sd(p); }
+    static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+    static V relu(V z) { return _mm256_max_pd(_mm256_setzero_pd(), z); }
+    static V leaky(V z, T alpha) {
+        const V pos = _mm256_cmp_pd(z, _mm256_setzero_pd(), _CMP_GT_OQ);
+        return _mm256_blendv_pd(_mm256_mul_pd(z, _mm256_set1_pd(alpha)), z, pos);
+    }
+};
+
+#include "kernels/ukr_impl.h"
+
+}  // namespace
+
+// Block sizes (Haswell-class core: 16 ymm, 2 FMA ports, L1d 32 KB, L2 256 KB..2 MB):
+//  f32 6x16: 12 accumulators + 2 B vectors + 1 broadcast = 15 of 16 ymm.
+//  KC = 256: B sliver 256 x 16 x 4 B = 16 KB, half of a 32 KB L1.
+//  MC = 6*24 = 144: A block 144 KB, fits a 256 KB L2 (the smallest AVX2 L2).
+//  f64 6x8: same register budget; KC = 256 (16 KB sliver), MC = 6*12 = 72 (144 KB).
+void sgemm_ukr_avx2_6x16(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, int m, int n,
+                         const float* bias, int act, float alpha, int flags) {
+    ukr_entry<F32, 6, 16>(kc, Ap, Bp, C, ldc, m, n, bias, act, alpha, flags);
+}
+
+void dgemm_ukr_avx2_6x8(int64_t kc, const double* Ap, const double* Bp, double* C, int64_t ldc, int m, int n,
+                        const double* bias, int act, double alpha, int flags) {
+    ukr_entry<F64, 6, 8>(kc, Ap, Bp, C, ldc, m, n, bias, act, alpha, flags);
+}
+
+void fill_bundle(KernelBundle<float>& f32, KernelBundle<double>& f64) {
+    f32.ukr_name = "sgemm_ukr_avx2_6x16";
+    f32.ukr = &sgemm_ukr_avx2_6x16;
+    f32.MR = 6; f32.NR = 16; f32.MC = 6 * 24; f32.KC = 256; f32.NC = 4096;
+    f64.ukr_name = "dgemm_ukr_avx2_6x8";
+    f64.ukr = &dgemm_ukr_avx2_6x8;
+    f64.MR = 6; f64.NR = 8; f64.MC = 6 * 12; f64.KC = 256; f64.NC = 4096;
+}
+
+}  // namespace avx2
+}  // namespace pyfwd

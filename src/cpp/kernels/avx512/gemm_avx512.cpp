@@ -1,0 +1,97 @@
+// AVX-512 GEMM micro-kernels: sgemm_ukr_avx512_14x32 and dgemm_ukr_avx512_14x16.
+// Compiled with -mavx512f -mavx512dq -mavx512vl -mavx512bw -mfma; everything in
+// pyfwd::avx512, helpers in an anonymous namespace, no global constructors (only
+// fill_bundle, called by the dispatcher after CPUID said AVX-512 is there).
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+
+#include "kernels/kernel_api.h"
+
+#ifdef PYFWD_HAVE_VMATH
+#include "vmath.h"
+#endif
+
+namespace pyfwd {
+namespace avx512 {
+namespace {
+
+#ifndef PYFWD_HAVE_VMATH
+#include "kernels/vmath_fallback.h"
+#endif
+
+struct F32 {
+    using T = float;
+    using V = __m512;
+    static constexpr int W = 16;
+    static V zero() { return _mm512_setzero_ps(); }
+    static V load(const T* p) { return _mm512_loadu_ps(p); }
+    static V load_n(const T* p, int n) { return _mm512_maskz_loadu_ps(_cvtu32_mask16((1u << n) - 1u), p); }
+    static void store(T* p, V v) { _mm512_storeu_ps(p, v); }
+    static void store_n(T* p, V v, int n) { _mm512_mask_storeu_ps(p, _cvtu32_mask16((1u << n) - 1u), v); }
+    static V bcast(const T* p) { return _mm512_set1_ps(*p); }
+    static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+    // max returns its second operand when either is NaN: z second keeps NaN.
+    // (maskz_ form: GCC 12 warns about the plain form's undefined pass-through operand)
+    static V relu(V z) { return _mm512_maskz_max_ps(0xFFFF, _mm512_setzero_ps(), z); }
+    static V leaky(V z, T alpha) {
+        const __mmask16 pos = _mm512_cmp_ps_mask(z, _mm512_setzero_ps(), _CMP_GT_OQ);
+        return _mm512_mask_blend_ps(pos, _mm512_mul_ps(z, _mm512_set1_ps(alpha)), z);
+    }
+};
+
+struct F64 {
+    using T = double;
+    using V = __m512d;
+    static constexpr int W = 8;
+    static V zero() { return _mm512_setzero_pd(); }
+    static V load(const T* p) { return _mm512_loadu_pd(p); }
+    static V load_n(const T* p, int n) { return _mm512_maskz_loadu_pd(static_cast<__mmask8>((1u << n) - 1u), p); }
+    static void store(T* p, V v) { _mm512_storeu_pd(p, v); }
+    static void store_n(T* p, V v, int n) { _mm512_mask_storeu_pd(p, static_cast<__mmask8>((1u << n) - 1u), v); }
+    static V bcast(const T* p) { return _mm512_set1_pd(*p); }
+    static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+    static V relu(V z) { return _mm512_maskz_max_pd(0xFF, _mm512_setzero_pd(), z); }
+    static V leaky(V z, T alpha) {
+        const __mmask8 pos = _mm512_cmp_pd_mask(z, _mm512_setzero_pd(), _CMP_GT_OQ);
+        return _mm512_mask_blend_pd(pos, _mm512_mul_pd(z, _mm512_set1_pd(alpha)), z);
+    }
+};
+
+#include "kernels/ukr_impl.h"
+
+}  // namespace
+
+// Block sizes (Sapphire-Rapids-class core: 32 zmm, 2 FMA ports, L1d 48 KB, L2 2 MB):
+//  f32 14x32: 28 accumulators + 2 B vectors + 1 broadcast = 31 of 32 zmm; per k 2 loads
+//    feed 28 FMAs, so the FMA ports, not the loads, are the limit.
+//  KC = 256: one B sliver, KC x NR x 4 B = 32 KB, stays in the 48 KB L1 while the A
+//    slivers (14 KB each) stream through.
+//  MC = 14*40 = 560: the packed A block, MC x KC x 4 B = 560 KB, sits in L2 (2 MB) with
+//    room for the B slivers passing through.
+//  NC = 4096: B columns swept per A block; the prepacked W lives in L3 (large, shared).
+//  f64 14x16: the same register budget with 8 lanes; KC = 256 -> 32 KB sliver; MC = 14*20.
+void sgemm_ukr_avx512_14x32(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, int m,
+                            int n, const float* bias, int act, float alpha, int flags) {
+    ukr_entry<F32, 14, 32>(kc, Ap, Bp, C, ldc, m, n, bias, act, alpha, flags);
+}
+
+void dgemm_ukr_avx512_14x16(int64_t kc, const double* Ap, const double* Bp, double* C, int64_t ldc, int m,
+                            int n, const double* bias, int act, double alpha, int flags) {
+    ukr_entry<F64, 14, 16>(kc, Ap, Bp, C, ldc, m, n, bias, act, alpha, flags);
+}
+
+void fill_bundle(KernelBundle<float>& f32, KernelBundle<double>& f64) {
+    f32.ukr_name = "sgemm_ukr_avx512_14x32";
+    f32.ukr = &sgemm_ukr_avx512_14x32;
+    f32.MR = 14; f32.NR = 32; f32.MC = 14 * 40; f32.KC = 256; f32.NC = 4096;
+    f64.ukr_name = "dgemm_ukr_avx512_14x16";
+    f64.ukr = &dgemm_ukr_avx512_14x16;
+    f64.MR = 14; f64.NR = 16; f64.MC = 14 * 20; f64.KC = 256; f64.NC = 4096;
+}
+
+}  // namespace avx512
+}  // namespace pyfwd

@@ -1,0 +1,66 @@
+// Portable GEMM micro-kernels: sgemm_ukr_generic_4x8 and dgemm_ukr_generic_4x8.
+// Plain C++ (no -m flags): the fallback for any x86-64 CPU. One "lane" per vector, so
+// the shared micro-kernel template becomes a 4x8 scalar register tile (the compiler
+// may still use SSE2 for it).
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+
+#include "kernels/kernel_api.h"
+
+#ifdef PYFWD_HAVE_VMATH
+#include "vmath.h"
+#endif
+
+namespace pyfwd {
+namespace generic {
+namespace {
+
+#ifndef PYFWD_HAVE_VMATH
+#include "kernels/vmath_fallback.h"
+#endif
+
+template <typename Tp>
+struct Scalar {
+    using T = Tp;
+    using V = Tp;
+    static constexpr int W = 1;
+    static V zero() { return T(0); }
+    static V load(const T* p) { return *p; }
+    static V load_n(const T* p, int) { return *p; }
+    static void store(T* p, V v) { *p = v; }
+    static void store_n(T* p, V v, int) { *p = v; }
+    static V bcast(const T* p) { return *p; }
+    static V fma(V a, V b, V c) { return a * b + c; }  // no FMA unit assumed; not contracted (ISO mode)
+    static V relu(V z) { return z < T(0) ? T(0) : z; }  // NaN < 0 is false: NaN passes
+    static V leaky(V z, T alpha) { return z > T(0) ? z : z * alpha; }
+};
+
+#include "kernels/ukr_impl.h"
+
+}  // namespace
+
+// 4x8: 32 scalar accumulators; KC = 256 keeps the 8 KB (f32) / 16 KB (f64) B sliver in
+// any L1; MC = 64 keeps the A block (64-128 KB) in L2.
+void sgemm_ukr_generic_4x8(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, int m, int n,
+                           const float* bias, int act, float alpha, int flags) {
+    ukr_entry<Scalar<float>, 4, 8>(kc, Ap, Bp, C, ldc, m, n, bias, act, alpha, flags);
+}
+
+void dgemm_ukr_generic_4x8(int64_t kc, const double* Ap, const double* Bp, double* C, int64_t ldc, int m,
+                           int n, const double* bias, int act, double alpha, int flags) {
+    ukr_entry<Scalar<double>, 4, 8>(kc, Ap, Bp, C, ldc, m, n, bias, act, alpha, flags);
+}
+
+void fill_bundle(KernelBundle<float>& f32, KernelBundle<double>& f64) {
+    f32.ukr_name = "sgemm_ukr_generic_4x8";
+    f32.ukr = &sgemm_ukr_generic_4x8;
+    f32.MR = 4; f32.NR = 8; f32.MC = 64; f32.KC = 256; f32.NC = 4096;
+    f64.ukr_name = "dgemm_ukr_generic_4x8";
+    f64.ukr = &dgemm_ukr_generic_4x8;
+    f64.MR = 4; f64.NR = 8; f64.MC = 64; f64.KC = 256; f64.NC = 4096;
+}
+
+}  // namespace generic
+}  // namespace pyfwd

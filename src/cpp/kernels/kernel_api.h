@@ -1,0 +1,53 @@
+// What every ISA folder exports to the dispatcher: plain declarations and data, no
+// intrinsics, so the portable framework can include it. Each ISA's definitions live in
+// its own namespace (pyfwd::generic / avx2 / avx512) and translation unit.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "epilogue.h"
+
+namespace pyfwd {
+
+// Flags of one micro-kernel call.
+enum UkrFlags : int {
+    UKR_FIRST = 1,  // first K block: start from the bias (or 0), never read C
+    UKR_LAST = 2,   // last K block: apply the elementwise activation before the store
+};
+
+// C[0:m, 0:n] (row stride ldc) = (FIRST ? bias : C) + Ap(kc x MR sliver) * Bp(kc x NR sliver),
+// then the elementwise epilogue if LAST. Ap: Ap[k*MR + i]; Bp: Bp[k*NR + j] (zero padded).
+// `bias` points at the tile's first column. 1 <= m <= MR, 1 <= n <= NR.
+template <typename T>
+using UkrFn = void (*)(int64_t kc, const T* Ap, const T* Bp, T* C, int64_t ldc, int m, int n,
+                       const T* bias, int act, T alpha, int flags);
+
+// Row passes (vector math, owned by the vmath files): elementwise activation in place,
+// softmax of one row in place.
+template <typename T>
+using ActInplaceFn = void (*)(int act, T* y, std::size_t n);
+template <typename T>
+using SoftmaxRowFn = void (*)(T* row, std::size_t n);
+
+// One dispatch entry: everything chosen together for an ISA and a dtype (XNNPACK's
+// gemm-config). The block sizes and their reasons are in each ISA's kernel file.
+template <typename T>
+struct KernelBundle {
+    const char* ukr_name = nullptr;
+    UkrFn<T> ukr = nullptr;
+    ActInplaceFn<T> act_inplace = nullptr;
+    SoftmaxRowFn<T> softmax_row = nullptr;
+    int MR = 0, NR = 0;    // register tile
+    int MC = 0, KC = 0, NC = 0;  // cache blocks (multiples of MR / - / NR)
+};
+
+#define PYFWD_DECLARE_ISA(ns)                                   \
+    namespace ns {                                              \
+    void fill_bundle(KernelBundle<float>& f32, KernelBundle<double>& f64); \
+    }
+PYFWD_DECLARE_ISA(generic)
+PYFWD_DECLARE_ISA(avx2)
+PYFWD_DECLARE_ISA(avx512)
+#undef PYFWD_DECLARE_ISA
+
+}  // namespace pyfwd
