@@ -130,3 +130,28 @@ void ukr_entry(int64_t kc, const typename VT::T* Ap, const typename VT::T* Bp, t
                int flags) {
     ukr_by_m<VT, MR, NR, MR>(m, kc, Ap, Bp, C, ldc, n, bias, act, alpha, flags);
 }
+
+// FMA throughput probe: 12 independent accumulator chains (more than FMA latency x
+// ports) of a*x+b per round; returns the flops done. The result goes to *sink so the
+// loop cannot be removed.
+template <class VT>
+double fma_probe_impl(int64_t iters, typename VT::T* sink) {
+    using T = typename VT::T;
+    using V = typename VT::V;
+    constexpr int R = 12;
+    const T one = T(0.999999), tiny = T(1e-7);
+    V acc[R];
+    const V a = VT::bcast(&one), b = VT::bcast(&tiny);
+#pragma GCC unroll 12
+    for (int r = 0; r < R; ++r) acc[r] = VT::zero();
+    for (int64_t it = 0; it < iters; ++it) {
+#pragma GCC unroll 12
+        for (int r = 0; r < R; ++r) acc[r] = VT::fma(acc[r], a, b);
+    }
+    alignas(64) T buf[VT::W];
+    V s = acc[0];
+    for (int r = 1; r < R; ++r) VT::store(buf, acc[r]), s = VT::fma(VT::load(buf), a, s);
+    VT::store(buf, s);
+    *sink = buf[0];
+    return 2.0 * R * VT::W * static_cast<double>(iters);
+}

@@ -84,6 +84,8 @@ void dgemm_ukr_avx2_6x8(int64_t kc, const double* Ap, const double* Bp, double* 
     ukr_entry<F64, 6, 8>(kc, Ap, Bp, C, ldc, m, n, bias, act, alpha, flags);
 }
 
+double fma_probe(int64_t iters, float* sink) { return fma_probe_impl<F32>(iters, sink); }
+
 void fill_bundle(KernelBundle<float>& f32, KernelBundle<double>& f64) {
     f32.ukr_name = "sgemm_ukr_avx2_6x16";
     f32.ukr = &sgemm_ukr_avx2_6x16;

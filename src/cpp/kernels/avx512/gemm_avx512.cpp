@@ -84,6 +84,8 @@ void dgemm_ukr_avx512_14x16(int64_t kc, const double* Ap, const double* Bp, doub
     ukr_entry<F64, 14, 16>(kc, Ap, Bp, C, ldc, m, n, bias, act, alpha, flags);
 }
 
+double fma_probe(int64_t iters, float* sink) { return fma_probe_impl<F32>(iters, sink); }
+
 void fill_bundle(KernelBundle<float>& f32, KernelBundle<double>& f64) {
     f32.ukr_name = "sgemm_ukr_avx512_14x32";
     f32.ukr = &sgemm_ukr_avx512_14x32;

@@ -53,6 +53,8 @@ void dgemm_ukr_generic_4x8(int64_t kc, const double* Ap, const double* Bp, doubl
     ukr_entry<Scalar<double>, 4, 8>(kc, Ap, Bp, C, ldc, m, n, bias, act, alpha, flags);
 }
 
+double fma_probe(int64_t iters, float* sink) { return fma_probe_impl<Scalar<float>>(iters, sink); }
+
 void fill_bundle(KernelBundle<float>& f32, KernelBundle<double>& f64) {
     f32.ukr_name = "sgemm_ukr_generic_4x8";
     f32.ukr = &sgemm_ukr_generic_4x8;

@@ -1,0 +1,118 @@
+#include "dispatch.h"
+
+#include <atomic>
+#include <cmath>
+#include <cstddef>
+#include <limits>
+#include <mutex>
+#include <stdexcept>
+
+#ifdef PYFWD_HAVE_VMATH
+// Plain declarations (no intrinsics) of each level's out-of-line row passes.
+#include "kernels/avx2/vmath_api.h"
+#include "kernels/avx512/vmath_api.h"
+#include "kernels/generic/vmath_api.h"
+#endif
+
+namespace pyfwd {
+
+#define PYFWD_DECLARE_PROBE(ns) \
+    namespace ns {              \
+    double fma_probe(int64_t iters, float* sink); \
+    }
+PYFWD_DECLARE_PROBE(generic)
+PYFWD_DECLARE_PROBE(avx2)
+PYFWD_DECLARE_PROBE(avx512)
+#undef PYFWD_DECLARE_PROBE
+
+namespace {
+
+#ifndef PYFWD_HAVE_VMATH
+// Scalar row passes until the vector-math files exist (portable code: no -m flags).
+#include "kernels/vmath_fallback.h"
+
+template <typename T>
+void fb_act_inplace(int act, T* y, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) y[i] = fb_act(y[i], act);
+}
+
+template <typename T>
+void fb_softmax_row(T* y, std::size_t n) {
+    if (n == 0) return;
+    T mx = y[0];
+    for (std::size_t i = 1; i < n; ++i) mx = (y[i] > mx || y[i] != y[i]) ? y[i] : mx;
+    T s = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        y[i] = std::exp(y[i] - mx);
+        s += y[i];
+    }
+    for (std::size_t i = 0; i < n; ++i) y[i] /= s;
+}
+#endif
+
+Dispatch g_table[3];  // constant-initialized (no constructor runs); filled on first use
+bool g_filled[3] = {false, false, false};
+std::mutex g_mutex;
+std::atomic<const Dispatch*> g_active{nullptr};
+
+// Called only after cpu_supports(isa) said yes: fill_bundle of an ISA folder may itself
+// use that ISA's instructions.
+const Dispatch* filled(Isa isa) {
+    const int i = static_cast<int>(isa);
+    Dispatch& d = g_table[i];
+    if (!g_filled[i]) {
+        d.isa = isa;
+        switch (isa) {
+#ifdef PYFWD_HAVE_VMATH
+#define PYFWD_FILL(ns)                                                        \
+    ns::fill_bundle(d.f32, d.f64);                                            \
+    d.f32.act_inplace = &ns::act_inplace_f32;                                 \
+    d.f64.act_inplace = &ns::act_inplace_f64;                                 \
+    d.f32.softmax_row = &ns::softmax_row_f32;                                 \
+    d.f64.softmax_row = &ns::softmax_row_f64;                                 \
+    d.fma_probe = &ns::fma_probe;
+#else
+#define PYFWD_FILL(ns)                                                        \
+    ns::fill_bundle(d.f32, d.f64);                                            \
+    d.f32.act_inplace = &fb_act_inplace<float>;                               \
+    d.f64.act_inplace = &fb_act_inplace<double>;                              \
+    d.f32.softmax_row = &fb_softmax_row<float>;                               \
+    d.f64.softmax_row = &fb_softmax_row<double>;                              \
+    d.fma_probe = &ns::fma_probe;
+#endif
+            case Isa::generic: PYFWD_FILL(generic) break;
+            case Isa::avx2: PYFWD_FILL(avx2) break;
+            case Isa::avx512: PYFWD_FILL(avx512) break;
+#undef PYFWD_FILL
+        }
+        g_filled[i] = true;
+    }
+    return &d;
+}
+
+}  // namespace
+
+const Dispatch& active_dispatch() {
+    const Dispatch* d = g_active.load(std::memory_order_acquire);
+    if (d != nullptr) return *d;
+    std::lock_guard<std::mutex> lk(g_mutex);
+    d = g_active.load(std::memory_order_relaxed);
+    if (d == nullptr) {
+        d = filled(initial_isa());  // throws on a bad PYFWD_ISA
+        g_active.store(d, std::memory_order_release);
+    }
+    return *d;
+}
+
+void set_active_isa(const std::string& name) {
+    const Isa isa = parse_isa(name);
+    if (!cpu_supports(isa)) {
+        std::string have;
+        for (const auto& s : supported_isas()) have += (have.empty() ? "" : ", ") + s;
+        throw std::invalid_argument("ISA level '" + name + "' is not supported by this CPU; supported here: " + have);
+    }
+    std::lock_guard<std::mutex> lk(g_mutex);
+    g_active.store(filled(isa), std::memory_order_release);
+}
+
+}  // namespace pyfwd

@@ -1,0 +1,213 @@
+#include "gemm.h"
+
+#include <algorithm>
+
+#include "thread_pool.h"
+
+namespace pyfwd {
+namespace {
+
+// Below this many flops a call runs on the calling thread: waking a worker costs more
+// than it saves (a few microseconds).
+constexpr double kSerialFlops = 1.5e6;
+// Each extra thread needs at least this much work.
+constexpr double kFlopsPerThread = 1.0e6;
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Pack the mc x kc block of A into MR-row slivers: out[s*MR*kc + k*MR + i].
+// Rows past mc in the last sliver are left unset: the micro-kernel instance for m rows
+// reads only rows < m.
+template <typename T>
+void pack_a(const T* A, int64_t rsa, int64_t csa, int64_t mc, int64_t kc, int MR, T* out) {
+    for (int64_t i0 = 0; i0 < mc; i0 += MR) {
+        const int mr = static_cast<int>(std::min<int64_t>(MR, mc - i0));
+        T* o = out + i0 * kc;
+        if (csa == 1) {  // rows contiguous: read each row once
+            for (int i = 0; i < mr; ++i) {
+                const T* a = A + (i0 + i) * rsa;
+                for (int64_t k = 0; k < kc; ++k) o[k * MR + i] = a[k];
+            }
+        } else {
+            for (int64_t k = 0; k < kc; ++k) {
+                const T* a = A + i0 * rsa + k * csa;
+                for (int i = 0; i < mr; ++i) o[k * MR + i] = a[i * rsa];
+            }
+        }
+    }
+}
+
+// Which part of the output one task owns: rows [m0, m1), columns [n0, n1) (n0 on a
+// sliver boundary).
+struct Part {
+    int64_t m0, m1, n0, n1;
+};
+
+// Split the output into `nt` parts along M (MR-aligned) or N (NR-aligned), whichever
+// balances better; ties go to M (no redundant A packing).
+struct Split {
+    bool by_rows = true;
+    int parts = 1;
+    int64_t units = 1, unit = 1, extent = 0;
+    Part part(int t, int64_t M, int64_t N) const {
+        const int64_t lo = units * t / parts, hi = units * (t + 1) / parts;
+        const int64_t a = std::min(lo * unit, extent), b = std::min(hi * unit, extent);
+        return by_rows ? Part{a, b, 0, N} : Part{0, M, a, b};
+    }
+};
+
+Split choose_split(int64_t M, int64_t N, int64_t K, int MR, int NR, int nthreads) {
+    Split s;
+    s.by_rows = true;
+    s.unit = MR;
+    s.units = ceil_div(M, MR);
+    s.extent = M;
+    const double flops = 2.0 * double(M) * double(N) * double(std::max<int64_t>(K, 1));
+    if (nthreads <= 1 || flops < kSerialFlops) return s;
+    const int want = static_cast<int>(std::min<double>(nthreads, flops / kFlopsPerThread));
+    const int64_t um = ceil_div(M, MR), un = ceil_div(N, NR);
+    auto eff = [](int64_t units, int p) {
+        if (p <= 1) return 0.0;
+        return double(units) / double(p) / double(ceil_div(units, p));
+    };
+    const int pm = static_cast<int>(std::min<int64_t>(want, um));
+    const int pn = static_cast<int>(std::min<int64_t>(want, un));
+    const double em = eff(um, pm) * pm, en = eff(un, pn) * pn;  // useful parallelism
+    if (em <= 1.0 && en <= 1.0) return s;
+    if (em >= en) {
+        s.parts = pm;
+    } else {
+        s.by_rows = false;
+        s.parts = pn;
+        s.unit = NR;
+        s.units = un;
+        s.extent = N;
+    }
+    return s;
+}
+
+template <typename T>
+AlignedBuf<T>& a_pack_buffer() {
+    thread_local AlignedBuf<T> buf;  // one per thread: pool workers and Python callers
+    return buf;
+}
+
+template <typename T>
+void gemm_part(const KernelBundle<T>& kb, int64_t K, const T* A, int64_t rsa, int64_t csa, const T* Bp, T* C,
+               int64_t ldc, const Epilogue<T>& ep, const Part& p, int64_t N) {
+    const int MR = kb.MR, NR = kb.NR;
+    const int64_t MC = kb.MC, KC = kb.KC, NC = kb.NC;
+    T* Ap = a_pack_buffer<T>().ensure(static_cast<std::size_t>(MC * KC));
+    const bool softmax_here = ep.act == ACT_SOFTMAX && p.n0 == 0 && p.n1 == N;
+    for (int64_t jc = p.n0; jc < p.n1; jc += NC) {
+        const int64_t nc = std::min(NC, p.n1 - jc);
+        // K may be 0 (dense with no inputs): one pass still writes bias + activation.
+        for (int64_t pc = 0; pc == 0 || pc < K; pc += KC) {
+            const int64_t kc = std::min(KC, K - pc);
+            const bool last_k = pc + kc >= K;
+            const int flags = (pc == 0 ? UKR_FIRST : 0) | (last_k ? UKR_LAST : 0);
+            for (int64_t ic = p.m0; ic < p.m1; ic += MC) {
+                const int64_t mc = std::min(MC, p.m1 - ic);
+                pack_a(A + ic * rsa + pc * csa, rsa, csa, mc, kc, MR, Ap);
+                for (int64_t jr = 0; jr < nc; jr += NR) {
+                    const int64_t col = jc + jr;
+                    const T* Bs = Bp + (col / NR) * K * NR + pc * NR;
+                    const T* bias = ep.bias != nullptr ? ep.bias + col : nullptr;
+                    const int n = static_cast<int>(std::min<int64_t>(NR, nc - jr));
+                    T* Cc = C + ic * ldc + col;
+                    for (int64_t ir = 0; ir < mc; ir += MR) {
+                        const int m = static_cast<int>(std::min<int64_t>(MR, mc - ir));
+                        kb.ukr(kc, Ap + ir * kc, Bs, Cc + ir * ldc, ldc, m, n, bias, ep.act, ep.alpha, flags);
+                    }
+                }
+                // Rows ic..ic+mc are final once the last K and N blocks are done:
+                // softmax them while they are still in cache.
+                if (softmax_here && last_k && jc + nc >= p.n1)
+                    for (int64_t i = ic; i < ic + mc; ++i) kb.softmax_row(C + i * ldc, static_cast<std::size_t>(N));
+            }
+        }
+    }
+}
+
+}  // namespace
+
+template <typename T>
+std::size_t packed_w_size(const KernelBundle<T>& kb, int64_t N, int64_t K) {
+    return static_cast<std::size_t>(ceil_div(N, kb.NR) * kb.NR * std::max<int64_t>(K, 1));
+}
+
+template <typename T>
+void pack_w(const KernelBundle<T>& kb, const T* W, int64_t N, int64_t K, int64_t rsw, int64_t csw, T* Bp,
+            int nthreads) {
+    const int NR = kb.NR;
+    const int64_t slivers = ceil_div(N, NR);
+    auto pack_range = [&](int64_t s0, int64_t s1) {
+        for (int64_t s = s0; s < s1; ++s) {
+            T* base = Bp + s * K * NR;
+            for (int j = 0; j < NR; ++j) {
+                const int64_t col = s * NR + j;
+                if (col < N) {
+                    const T* w = W + col * rsw;
+                    for (int64_t k = 0; k < K; ++k) base[k * NR + j] = w[k * csw];
+                } else {
+                    for (int64_t k = 0; k < K; ++k) base[k * NR + j] = T(0);
+                }
+            }
+        }
+    };
+    int parts = 1;
+    if (nthreads > 1 && N * K >= (1 << 16)) parts = static_cast<int>(std::min<int64_t>(nthreads, slivers));
+    if (parts <= 1) {
+        pack_range(0, slivers);
+        return;
+    }
+    auto task = [&](int t) { pack_range(slivers * t / parts, slivers * (t + 1) / parts); };
+    ThreadPool::instance().run(parts, task);
+}
+
+template <typename T>
+void gemm_packed(const KernelBundle<T>& kb, int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa,
+                 int64_t csa, const T* Bp, T* C, int64_t ldc, const Epilogue<T>& ep, int nthreads) {
+    if (M <= 0 || N <= 0) return;
+    const Split s = choose_split(M, N, K, kb.MR, kb.NR, nthreads);
+    if (s.parts <= 1) {
+        gemm_part(kb, K, A, rsa, csa, Bp, C, ldc, ep, Part{0, M, 0, N}, N);
+        return;
+    }
+    auto task = [&](int t) { gemm_part(kb, K, A, rsa, csa, Bp, C, ldc, ep, s.part(t, M, N), N); };
+    ThreadPool::instance().run(s.parts, task);
+    if (ep.act == ACT_SOFTMAX && !s.by_rows) rows_activate(kb, ACT_SOFTMAX, M, N, C, ldc, nthreads);
+}
+
+template <typename T>
+void rows_activate(const KernelBundle<T>& kb, int act, int64_t M, int64_t N, T* C, int64_t ldc, int nthreads) {
+    if (M <= 0 || N <= 0 || act == ACT_LINEAR) return;
+    auto rows = [&](int64_t r0, int64_t r1) {
+        for (int64_t i = r0; i < r1; ++i) {
+            if (act == ACT_SOFTMAX)
+                kb.softmax_row(C + i * ldc, static_cast<std::size_t>(N));
+            else
+                kb.act_inplace(act, C + i * ldc, static_cast<std::size_t>(N));
+        }
+    };
+    int parts = 1;
+    if (nthreads > 1 && M * N >= (1 << 15)) parts = static_cast<int>(std::min<int64_t>(nthreads, M));
+    if (parts <= 1) {
+        rows(0, M);
+        return;
+    }
+    auto task = [&](int t) { rows(M * t / parts, M * (t + 1) / parts); };
+    ThreadPool::instance().run(parts, task);
+}
+
+#define PYFWD_INSTANTIATE(T)                                                                              \
+    template std::size_t packed_w_size<T>(const KernelBundle<T>&, int64_t, int64_t);                      \
+    template void pack_w<T>(const KernelBundle<T>&, const T*, int64_t, int64_t, int64_t, int64_t, T*, int); \
+    template void gemm_packed<T>(const KernelBundle<T>&, int64_t, int64_t, int64_t, const T*, int64_t,     \
+                                 int64_t, const T*, T*, int64_t, const Epilogue<T>&, int);                \
+    template void rows_activate<T>(const KernelBundle<T>&, int, int64_t, int64_t, T*, int64_t, int);
+PYFWD_INSTANTIATE(float)
+PYFWD_INSTANTIATE(double)
+#undef PYFWD_INSTANTIATE
+
+}  // namespace pyfwd

@@ -1,0 +1,68 @@
+// The blocked GEMM (Goto/BLIS loops): Z = A @ W.T (+ bias), epilogue fused.
+//
+// W (N, K) is packed once into NR-wide slivers, each holding all of K:
+//   Bp[s][k][j] = W[s*NR + j, k]  (zero padded past N),
+// so a KC block of a sliver is contiguous and the packing does not depend on KC/NC.
+// A (M, K) is packed per (KC, MC) block into MR-row slivers inside the loops.
+// Threads split the output's rows (or columns when M is small), never K.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <new>
+
+#include "epilogue.h"
+#include "kernels/kernel_api.h"
+
+namespace pyfwd {
+
+// A grow-only 64-byte aligned buffer (packing areas, workspaces).
+template <typename T>
+class AlignedBuf {
+public:
+    AlignedBuf() = default;
+    AlignedBuf(const AlignedBuf&) = delete;
+    AlignedBuf& operator=(const AlignedBuf&) = delete;
+    ~AlignedBuf() { std::free(p_); }
+    T* ensure(std::size_t n) {
+        if (n > cap_) {
+            std::free(p_);
+            p_ = nullptr;
+            cap_ = 0;
+            const std::size_t bytes = ((n * sizeof(T) + 63) / 64) * 64;
+            p_ = static_cast<T*>(std::aligned_alloc(64, bytes));
+            if (p_ == nullptr) throw std::bad_alloc();
+            cap_ = n;
+        }
+        return p_;
+    }
+    T* data() const { return p_; }
+    std::size_t capacity() const { return cap_; }
+
+private:
+    T* p_ = nullptr;
+    std::size_t cap_ = 0;
+};
+
+// Elements of the packed W for this bundle.
+template <typename T>
+std::size_t packed_w_size(const KernelBundle<T>& kb, int64_t N, int64_t K);
+
+// Pack W (N, K), element (j, k) at W[j*rsw + k*csw] (any strides), into Bp.
+// nthreads > 1 splits the slivers over the pool.
+template <typename T>
+void pack_w(const KernelBundle<T>& kb, const T* W, int64_t N, int64_t K, int64_t rsw, int64_t csw, T* Bp,
+            int nthreads);
+
+// C[M, N] (row stride ldc) = epilogue(A @ W.T) with A element (i, k) at A[i*rsa + k*csa].
+// Bp from pack_w with the same bundle. Deterministic for any nthreads.
+template <typename T>
+void gemm_packed(const KernelBundle<T>& kb, int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa,
+                 int64_t csa, const T* Bp, T* C, int64_t ldc, const Epilogue<T>& ep, int nthreads);
+
+// Elementwise activation / softmax over rows of C (M, N), row stride ldc, on the pool.
+template <typename T>
+void rows_activate(const KernelBundle<T>& kb, int act, int64_t M, int64_t N, T* C, int64_t ldc, int nthreads);
+
+}  // namespace pyfwd

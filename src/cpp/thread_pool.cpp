@@ -1,0 +1,142 @@
+#include "thread_pool.h"
+
+#include <emmintrin.h>  // _mm_pause (SSE2: every x86-64)
+#include <pthread.h>
+
+#include <chrono>
+
+namespace pyfwd {
+namespace {
+
+ThreadPool* g_pool = nullptr;      // leaked on purpose (see ~ThreadPool)
+std::mutex g_pool_mutex;
+std::atomic<bool> g_forked{false};  // set in the child by pthread_atfork
+
+void on_fork_child() { g_forked.store(true, std::memory_order_relaxed); }
+
+// How long an idle worker spins before sleeping: back-to-back calls (the layers of one
+// forward, a serving loop) then cost no wake-up.
+constexpr auto kSpin = std::chrono::microseconds(200);
+
+}  // namespace
+
+ThreadPool& ThreadPool::instance() {
+    if (g_pool != nullptr && !g_forked.load(std::memory_order_relaxed)) return *g_pool;
+    if (g_forked.load(std::memory_order_relaxed)) {
+        // In a forked child: the old pool's threads and its locks' owners are gone.
+        // Abandon it (never touch its mutexes) and build a fresh one, same size.
+        const int n = g_pool != nullptr ? g_pool->num_threads() : 1;
+        g_pool = new ThreadPool(n);
+        g_forked.store(false, std::memory_order_relaxed);
+        return *g_pool;
+    }
+    std::lock_guard<std::mutex> lk(g_pool_mutex);
+    if (g_pool == nullptr) {
+        pthread_atfork(nullptr, nullptr, &on_fork_child);
+        g_pool = new ThreadPool(1);
+    }
+    return *g_pool;
+}
+
+ThreadPool::ThreadPool(int n) { start_workers(n); }
+
+void ThreadPool::start_workers(int n) {
+    if (n < 1) n = 1;
+    stop_ = false;
+    nthreads_.store(n, std::memory_order_relaxed);
+    workers_.reserve(static_cast<size_t>(n - 1));
+    for (int i = 1; i < n; ++i) workers_.emplace_back(&ThreadPool::worker_loop, this, i);
+}
+
+void ThreadPool::stop_workers() {
+    {
+        std::lock_guard<std::mutex> lk(m_);
+        stop_ = true;
+        gen_.fetch_add(1, std::memory_order_release);
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
+    workers_.clear();
+}
+
+void ThreadPool::set_num_threads(int n) {
+    if (n < 1) n = 1;
+    std::lock_guard<std::mutex> lk(run_mutex_);
+    if (n == num_threads()) return;
+    stop_workers();
+    start_workers(n);
+}
+
+void ThreadPool::work(TaskFn fn, void* ctx, int ntasks) {
+    for (;;) {
+        const int t = next_.fetch_add(1, std::memory_order_relaxed);
+        if (t >= ntasks) break;
+        fn(ctx, t);
+        done_.fetch_add(1, std::memory_order_acq_rel);
+    }
+}
+
+void ThreadPool::worker_loop(int /*id*/) {
+    uint64_t seen = gen_.load(std::memory_order_acquire);
+    for (;;) {
+        // spin a little, then sleep on the condition variable
+        auto t0 = std::chrono::steady_clock::now();
+        int spins = 0;
+        while (gen_.load(std::memory_order_acquire) == seen) {
+            _mm_pause();
+            if (++spins % 64 == 0 && std::chrono::steady_clock::now() - t0 > kSpin) {
+                std::unique_lock<std::mutex> lk(m_);
+                ++sleepers_;
+                cv_.wait(lk, [&] { return gen_.load(std::memory_order_acquire) != seen; });
+                --sleepers_;
+                break;
+            }
+        }
+        TaskFn fn;
+        void* ctx;
+        int ntasks;
+        {
+            std::lock_guard<std::mutex> lk(m_);
+            seen = gen_.load(std::memory_order_acquire);
+            if (stop_) return;
+            fn = fn_;
+            ctx = ctx_;
+            ntasks = ntasks_;
+            active_workers_.fetch_add(1, std::memory_order_acq_rel);
+        }
+        if (fn != nullptr) work(fn, ctx, ntasks);
+        active_workers_.fetch_sub(1, std::memory_order_acq_rel);
+    }
+}
+
+void ThreadPool::run_impl(int ntasks, TaskFn fn, void* ctx) {
+    if (ntasks <= 0) return;
+    std::unique_lock<std::mutex> busy(run_mutex_, std::try_to_lock);
+    if (ntasks == 1 || workers_.empty() || !busy.owns_lock()) {
+        for (int t = 0; t < ntasks; ++t) fn(ctx, t);
+        return;
+    }
+    int sleepers;
+    {
+        std::lock_guard<std::mutex> lk(m_);
+        fn_ = fn;
+        ctx_ = ctx;
+        ntasks_ = ntasks;
+        next_.store(0, std::memory_order_relaxed);
+        done_.store(0, std::memory_order_relaxed);
+        gen_.fetch_add(1, std::memory_order_release);
+        sleepers = sleepers_;
+    }
+    if (sleepers > 0) cv_.notify_all();
+    work(fn, ctx, ntasks);
+    while (done_.load(std::memory_order_acquire) < ntasks) _mm_pause();
+    // Workers that woke late may still be between reading the job and finding no task:
+    // retire the job before the caller's stack frame (ctx) goes away.
+    {
+        std::lock_guard<std::mutex> lk(m_);
+        fn_ = nullptr;
+    }
+    while (active_workers_.load(std::memory_order_acquire) > 0) _mm_pause();
+}
+
+}  // namespace pyfwd

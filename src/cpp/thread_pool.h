@@ -1,0 +1,60 @@
+// A persistent pool of std::thread workers (no OpenMP: no libgomp, no fork hang).
+//
+// run(ntasks, f) calls f(task) for every task in [0, ntasks), the calling thread
+// working too. Results must not depend on which thread runs a task (the GEMM splits
+// output rows/columns, never K), so any schedule gives bitwise identical output.
+// One parallel region at a time: a second caller (another Python thread) that finds
+// the pool busy runs its tasks itself, serially. After fork() the child gets a fresh
+// pool on first use (the parent's workers do not exist there).
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace pyfwd {
+
+class ThreadPool {
+public:
+    // The process's pool (rebuilt lazily in a forked child).
+    static ThreadPool& instance();
+
+    void set_num_threads(int n);  // total threads including the caller; >= 1
+    int num_threads() const { return nthreads_.load(std::memory_order_relaxed); }
+
+    template <class F>
+    void run(int ntasks, F& f) {
+        run_impl(ntasks, [](void* ctx, int t) { (*static_cast<F*>(ctx))(t); }, &f);
+    }
+
+private:
+    using TaskFn = void (*)(void*, int);
+    explicit ThreadPool(int n);
+    ~ThreadPool() = delete;  // never destroyed: workers may outlive static destruction
+    void run_impl(int ntasks, TaskFn fn, void* ctx);
+    void start_workers(int n);
+    void stop_workers();
+    void worker_loop(int id);
+    void work(TaskFn fn, void* ctx, int ntasks);
+
+    std::atomic<int> nthreads_{1};
+    std::vector<std::thread> workers_;
+    std::mutex run_mutex_;  // one parallel region at a time
+
+    // job state, published under m_ with a new generation
+    std::mutex m_;
+    std::condition_variable cv_;
+    int sleepers_ = 0;
+    bool stop_ = false;
+    std::atomic<uint64_t> gen_{0};
+    TaskFn fn_ = nullptr;
+    void* ctx_ = nullptr;
+    int ntasks_ = 0;
+    std::atomic<int> next_{0};
+    std::atomic<int> done_{0};
+    std::atomic<int> active_workers_{0};
+};
+
+}  // namespace pyfwd

@@ -1,0 +1,66 @@
+"""The ``cpp`` backend: the compiled core (``pyfwd._core``).
+
+A cache-blocked GEMM with packing, per-ISA SIMD micro-kernels chosen at import
+(``PYFWD_ISA`` forces a level), bias and activation fused into the epilogue, its
+own thread pool, the GIL released for the whole call. The API layer has already
+validated everything, so this module only forwards: its overhead is a couple of
+attribute lookups per call.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import _core  # ImportError when the core is not built; ValueError for a bad PYFWD_ISA
+from ..activations import ACT_CODE
+from . import Backend
+
+__all__ = ["CppBackend"]
+
+
+class CppBackend(Backend):
+    name = "cpp"
+
+    def __init__(self) -> None:
+        self._dense = _core.dense
+
+    def dense(self, X, W, b, activation, out=None):
+        return self._dense(X, W, b, ACT_CODE[activation], out)
+
+    def prepare(self, weights, biases, activations) -> Any:
+        """Pack the weights once for the active ISA level (the packed network
+        repacks itself on its next call if :meth:`set_isa` switches level)."""
+        return _core.Network(list(weights), list(biases), [ACT_CODE[a] for a in activations])
+
+    def forward(self, state, X, return_cache, out=None):
+        return state.forward(X, return_cache, out)
+
+    def set_num_threads(self, n: int) -> None:
+        _core.set_num_threads(int(n))
+
+    def config(self) -> dict[str, Any]:
+        return dict(_core.config())
+
+    def warmup(self) -> None:
+        """Touch every path once (pool threads, packing buffers): a few microseconds."""
+        for dt in (np.float32, np.float64):
+            X = np.ones((3, 5), dtype=dt)
+            W = np.ones((4, 5), dtype=dt)
+            self._dense(X, W, None, ACT_CODE["relu"], None)
+
+    # -- ISA controls (tests and benchmarks) ---------------------------------
+    @staticmethod
+    def isa() -> str:
+        """The active ISA level: ``"generic"``, ``"avx2"`` or ``"avx512"``."""
+        return _core.isa()
+
+    @staticmethod
+    def supported_isas() -> list[str]:
+        """Levels this CPU supports, worst to best."""
+        return list(_core.supported_isas())
+
+    @staticmethod
+    def set_isa(name: str) -> None:
+        """Switch level in-process (``ValueError`` if unknown or unsupported here)."""
+        _core.set_isa(name)
