@@ -34,9 +34,15 @@ def check_import(net, X, y_framework, dtype):
     y_framework = np.asarray(y_framework)
     assert y_framework.dtype == np.dtype(dtype), "compare like with like: framework ran in another dtype"
     args = (net.weights, net.biases, net.activations, X)
-    assert_forward_close(y_framework, *args)
+    try:
+        assert_forward_close(y_framework, *args)
+    except AssertionError as exc:
+        raise AssertionError(f"the framework's own output: {exc}") from None
     for be in pyfwd.backends():
-        assert_forward_close(net.forward(X, backend=be), *args)
+        try:
+            assert_forward_close(net.forward(X, backend=be), *args)
+        except AssertionError as exc:
+            raise AssertionError(f"pyfwd backend {be!r}: {exc}") from None
 
 
 @pytest.fixture(scope="module")

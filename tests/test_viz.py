@@ -28,7 +28,9 @@ def _check_bars_match_reference(net, x, axes_by_layer):
         heights = _bar_heights(ax)
         ref, tol = bounds[l - 1].A.reshape(-1), bounds[l - 1].eA.reshape(-1)
         assert heights.shape == ref.shape
-        assert np.all(np.abs(heights - ref) <= tol), f"layer {l} bars differ from the reference"
+        bad = np.flatnonzero(~(np.abs(heights - ref) <= tol))
+        assert bad.size == 0, (f"layer {l} ({net.activations[l - 1]}, default backend {pyfwd.current_backend()}): "
+                               f"bars {heights[bad[:3]]} but the reference is {ref[bad[:3]]}")
 
 
 def test_plot_activations_shows_each_layer_and_saves_png(tmp_path):

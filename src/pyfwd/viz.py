@@ -149,6 +149,10 @@ def plot_network_processing(net, image, label=None, *, path=None, backend=None, 
         colors[i] = c
     ax.bar(np.arange(probs.size), probs, color=list(colors))
     ax.set_xticks(np.arange(probs.size), names)
+    ticks = ax.get_xticklabels()
+    for i, c in highlight.items():  # the class names too, where a bar is too small to see
+        ticks[i].set_color(c)
+        ticks[i].set_fontweight("bold")
     ax.set_xlim(-0.6, probs.size - 0.4)
     is_prob = net.activations[-1] in ("softmax", "sigmoid")
     if is_prob:
