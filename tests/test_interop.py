@@ -70,7 +70,7 @@ def test_missing_framework_says_which_extra(monkeypatch, module, call):
 
 def test_importing_pyfwd_loads_no_framework():
     import subprocess
-    code = ("import sys, pyfwd, pyfwd.interop, pyfwd.datasets; "
+    code = ("import sys, pyfwd, pyfwd.interop, pyfwd.datasets, pyfwd.viz; "
             "print(sorted(m for m in ('torch','keras','sklearn','onnx','onnxruntime','matplotlib') "
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
