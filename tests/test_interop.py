@@ -188,8 +188,9 @@ def test_from_keras_dense_activation(keras, digits, act):
 def test_from_keras_activation_layers(keras, digits):
     keras.utils.set_random_seed(1)
     L = keras.layers
+    block = keras.Sequential([L.Dense(24, use_bias=False), L.ReLU()])  # nested: expanded
     model = keras.Sequential([keras.Input((28, 28)), L.Flatten(), L.Dense(32), L.LeakyReLU(negative_slope=0.01),
-                              L.Dropout(0.3), L.Dense(24, use_bias=False), L.ReLU(),
+                              L.Dropout(0.3), block,
                               L.Dense(16), L.Activation("gelu"), L.Dense(10), L.Softmax()])
     net = pyfwd.Network.from_keras(model)
     assert net.activations == ["leaky_relu", "relu", "gelu", "softmax"]
@@ -391,7 +392,7 @@ def _one_layer(onnx, act_node, opset=13):
     nodes = [helper.make_node("Gemm", ["x", "W"], ["z"], transB=1)]
     if act_node is not None:
         nodes.append(act_node)
-    return _graph(onnx, nodes, {"W": W}, opset=opset)
+    return _graph(onnx, nodes, {"W": W, "W2": np.ones((3, 3), np.float32)}, opset=opset)
 
 
 @pytest.mark.parametrize("make, opset, match", [
@@ -400,6 +401,7 @@ def _one_layer(onnx, act_node, opset=13):
     (lambda h: h.make_node("Gelu", ["z"], ["y"], approximate="tanh"), 20, r"approximate='tanh'"),
     (lambda h: h.make_node("Elu", ["z"], ["y"]), 13, r"node #1 Elu"),
     (lambda h: h.make_node("Add", ["z", "z"], ["y"]), 13, r"follows a chain"),
+    (lambda h: h.make_node("MatMul", ["W2", "z"], ["y"]), 13, r"must be its first input"),
 ])
 def test_from_onnx_unsupported_nodes(ort, make, opset, match):
     import onnx

@@ -10,7 +10,7 @@ from ._common import LayerStack, require
 SUPPORTED = ("Dense (activation linear, relu, sigmoid, tanh, softmax, gelu (approximate=False), "
              "silu/swish), each followed by at most one activation layer: Activation(one of those), "
              "ReLU(), LeakyReLU(negative_slope=0.01), Softmax(axis=-1); InputLayer, Identity and "
-             "Dropout (inference: identity) anywhere; Flatten first")
+             "Dropout (inference: identity) anywhere; Flatten first; nested Sequential")
 
 
 def _weights(layer) -> list:
@@ -39,6 +39,15 @@ def _function_name(keras, fn, stack: LayerStack, what: str) -> str:
     raise stack.unsupported(what, f"activation {getattr(fn, '__name__', fn)!r}")
 
 
+def _layers(model, keras):
+    """Layers in call order, nested Sequential models expanded."""
+    for layer in model.layers:
+        if isinstance(layer, keras.Sequential):
+            yield from _layers(layer, keras)
+        else:
+            yield layer
+
+
 def from_keras(model, dtype=None):
     """A :class:`pyfwd.Network` with the weights of a built Keras 3 model.
 
@@ -54,7 +63,7 @@ def from_keras(model, dtype=None):
     if not model.built:
         raise ValueError("the Keras model is not built yet: call it on data or give it an Input shape")
     stack = LayerStack("Keras model", SUPPORTED)
-    for i, layer in enumerate(model.layers):
+    for i, layer in enumerate(_layers(model, keras)):
         what = f"#{i} {type(layer).__name__} {layer.name!r}"
         if type(layer) is L.Dense:
             ws = _weights(layer)

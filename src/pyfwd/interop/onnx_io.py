@@ -87,6 +87,8 @@ def from_onnx(model, dtype=None):
             raise stack.unsupported(what, f"it reads {data or 'only constants'}, but pyfwd follows a "
                                     f"chain and expected it to read {cur!r} only")
         op = n.op_type
+        if op in ("Gemm", "MatMul") and n.input[0] != cur:
+            raise stack.unsupported(what, "the data must be its first input (x @ W), not the weights")
         if op == "Gemm":
             if a.get("transA", 0):
                 raise stack.unsupported(what, "transA=1")
