@@ -86,6 +86,17 @@ Split choose_split(int64_t M, int64_t N, int64_t K, int MR, int NR, int nthreads
     return s;
 }
 
+// Prefetch (for writing) the m x n tile of C at C: every cache line of every row.
+template <typename T>
+inline void prefetch_tile(const T* C, int64_t ldc, int64_t m, int n) {
+    const int64_t bytes = int64_t(n) * int64_t(sizeof(T));
+    for (int64_t i = 0; i < m; ++i) {
+        const char* row = reinterpret_cast<const char*>(C + i * ldc);
+        for (int64_t b = 0; b < bytes; b += 64) __builtin_prefetch(row + b, 1);
+        __builtin_prefetch(row + bytes - 1, 1);
+    }
+}
+
 template <typename T>
 AlignedBuf<T>& a_pack_buffer() {
     thread_local AlignedBuf<T> buf;  // one per thread: pool workers and Python callers
@@ -96,8 +107,12 @@ template <typename T>
 void gemm_part(const KernelBundle<T>& kb, int64_t K, const T* A, int64_t rsa, int64_t csa, const T* Bp, T* C,
                int64_t ldc, const Epilogue<T>& ep, const Part& p, int64_t N) {
     const int MR = kb.MR, NR = kb.NR;
-    const int64_t MC = kb.MC, KC = kb.KC, NC = kb.NC;
-    T* Ap = a_pack_buffer<T>().ensure(static_cast<std::size_t>(MC * KC));
+    const int64_t MC = kb.MC, NC = kb.NC;
+    // Balanced K blocks: ceil(K / KC) blocks of (nearly) equal size, rounded up to 8.
+    // Depends on K and the bundle only, so every thread count sums in the same order.
+    const int64_t kblocks = std::max<int64_t>(1, ceil_div(K, kb.KC));
+    const int64_t KC = std::min<int64_t>(kb.KC, ceil_div(ceil_div(K, kblocks), 8) * 8);
+    T* Ap = a_pack_buffer<T>().ensure(static_cast<std::size_t>(MC * std::max<int64_t>(KC, 1)));
     const bool softmax_here = ep.act == ACT_SOFTMAX && p.n0 == 0 && p.n1 == N;
     for (int64_t jc = p.n0; jc < p.n1; jc += NC) {
         const int64_t nc = std::min(NC, p.n1 - jc);
@@ -117,6 +132,8 @@ void gemm_part(const KernelBundle<T>& kb, int64_t K, const T* A, int64_t rsa, in
                     T* Cc = C + ic * ldc + col;
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         const int m = static_cast<int>(std::min<int64_t>(MR, mc - ir));
+                        if (ir + MR < mc)  // the next tile's C rows: hide their cache misses
+                            prefetch_tile(Cc + (ir + MR) * ldc, ldc, std::min<int64_t>(MR, mc - ir - MR), n);
                         kb.ukr(kc, Ap + ir * kc, Bs, Cc + ir * ldc, ldc, m, n, bias, ep.act, ep.alpha, flags);
                     }
                 }
@@ -142,15 +159,21 @@ void pack_w(const KernelBundle<T>& kb, const T* W, int64_t N, int64_t K, int64_t
     const int NR = kb.NR;
     const int64_t slivers = ceil_div(N, NR);
     auto pack_range = [&](int64_t s0, int64_t s1) {
+        // In chunks of KB values of k, so the chunk being written (KB x NR) stays in L1
+        // while NR rows of W are read along k.
+        constexpr int64_t KB = 64;
         for (int64_t s = s0; s < s1; ++s) {
             T* base = Bp + s * K * NR;
-            for (int j = 0; j < NR; ++j) {
-                const int64_t col = s * NR + j;
-                if (col < N) {
-                    const T* w = W + col * rsw;
-                    for (int64_t k = 0; k < K; ++k) base[k * NR + j] = w[k * csw];
-                } else {
-                    for (int64_t k = 0; k < K; ++k) base[k * NR + j] = T(0);
+            for (int64_t k0 = 0; k0 < K; k0 += KB) {
+                const int64_t k1 = std::min(K, k0 + KB);
+                for (int j = 0; j < NR; ++j) {
+                    const int64_t col = s * NR + j;
+                    if (col < N) {
+                        const T* w = W + col * rsw;
+                        for (int64_t k = k0; k < k1; ++k) base[k * NR + j] = w[k * csw];
+                    } else {
+                        for (int64_t k = k0; k < k1; ++k) base[k * NR + j] = T(0);
+                    }
                 }
             }
         }

@@ -30,7 +30,7 @@ double fma_peak_gflops(int threads, double seconds) {
     const int saved = pool.num_threads();
     if (threads != saved) pool.set_num_threads(threads);
     // calibrate one thread: iterations per second
-    float sink = 0;
+    float sink = 0.5f;
     int64_t iters = 1 << 16;
     double rate = 0;
     for (;;) {
@@ -45,7 +45,7 @@ double fma_peak_gflops(int threads, double seconds) {
     }
     const int64_t n = std::max<int64_t>(1, static_cast<int64_t>(rate * seconds));
     std::vector<double> flops(threads, 0.0), secs(threads, 0.0);
-    std::vector<float> sinks(threads, 0.0f);
+    std::vector<float> sinks(threads, 0.5f);
     auto task = [&](int t) {
         auto t0 = std::chrono::steady_clock::now();
         flops[t] = d.fma_probe(n, &sinks[t]);
@@ -88,6 +88,22 @@ void register_config(py::module_& m) {
         c["blocks"] = blocks;
         return c;
     });
+    m.def(
+        "_tune_blocks",
+        [](const std::string& dtype, int MC, int KC, int NC) {
+            // Tuning hook: changes the active level's cache blocks (not MR/NR, which fix the
+            // packed layout). Not thread-safe; for block-size experiments only.
+            Dispatch& d = const_cast<Dispatch&>(active_dispatch());
+            auto set = [&](auto& kb) {
+                if (MC % kb.MR != 0 || NC % kb.NR != 0 || KC < 1)
+                    throw std::invalid_argument("MC must be a multiple of MR, NC of NR, KC >= 1");
+                kb.MC = MC;
+                kb.KC = KC;
+                kb.NC = NC;
+            };
+            if (dtype == "float64") set(d.f64); else set(d.f32);
+        },
+        py::arg("dtype"), py::arg("MC"), py::arg("KC"), py::arg("NC"));
     m.def("fma_peak_gflops", &fma_peak_gflops, py::arg("threads") = 1, py::arg("seconds") = 0.2,
           "Measured float32 FMA throughput of the active ISA level, GFLOP/s over `threads` threads.");
 }

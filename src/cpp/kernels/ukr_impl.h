@@ -142,8 +142,11 @@ double fma_probe_impl(int64_t iters, typename VT::T* sink) {
     const T one = T(0.999999), tiny = T(1e-7);
     V acc[R];
     const V a = VT::bcast(&one), b = VT::bcast(&tiny);
+    // distinct starting values: identical chains would be merged by the compiler
+    T start[R];
+    for (int r = 0; r < R; ++r) start[r] = T(r + 1) * *sink;
 #pragma GCC unroll 12
-    for (int r = 0; r < R; ++r) acc[r] = VT::zero();
+    for (int r = 0; r < R; ++r) acc[r] = VT::bcast(&start[r]);
     for (int64_t it = 0; it < iters; ++it) {
 #pragma GCC unroll 12
         for (int r = 0; r < R; ++r) acc[r] = VT::fma(acc[r], a, b);

@@ -71,9 +71,9 @@ struct F64 {
 
 // Block sizes (Haswell-class core: 16 ymm, 2 FMA ports, L1d 32 KB, L2 256 KB..2 MB):
 //  f32 6x16: 12 accumulators + 2 B vectors + 1 broadcast = 15 of 16 ymm.
-//  KC = 256: B sliver 256 x 16 x 4 B = 16 KB, half of a 32 KB L1.
-//  MC = 6*24 = 144: A block 144 KB, fits a 256 KB L2 (the smallest AVX2 L2).
-//  f64 6x8: same register budget; KC = 256 (16 KB sliver), MC = 6*12 = 72 (144 KB).
+//  KC = 384: B sliver 384 x 16 x 4 B = 24 KB, inside a 32 KB L1 with an A sliver (9 KB).
+//  MC = 6*16 = 96: A block 96 x 384 x 4 B = 144 KB, fits a 256 KB L2 (the smallest).
+//  f64 6x8: same register budget and bytes per sliver (8 x 8 B): same KC, MC = 6*8 = 48.
 void sgemm_ukr_avx2_6x16(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, int m, int n,
                          const float* bias, int act, float alpha, int flags) {
     ukr_entry<F32, 6, 16>(kc, Ap, Bp, C, ldc, m, n, bias, act, alpha, flags);
@@ -89,10 +89,10 @@ double fma_probe(int64_t iters, float* sink) { return fma_probe_impl<F32>(iters,
 void fill_bundle(KernelBundle<float>& f32, KernelBundle<double>& f64) {
     f32.ukr_name = "sgemm_ukr_avx2_6x16";
     f32.ukr = &sgemm_ukr_avx2_6x16;
-    f32.MR = 6; f32.NR = 16; f32.MC = 6 * 24; f32.KC = 256; f32.NC = 4096;
+    f32.MR = 6; f32.NR = 16; f32.MC = 6 * 16; f32.KC = 384; f32.NC = 4096;
     f64.ukr_name = "dgemm_ukr_avx2_6x8";
     f64.ukr = &dgemm_ukr_avx2_6x8;
-    f64.MR = 6; f64.NR = 8; f64.MC = 6 * 12; f64.KC = 256; f64.NC = 4096;
+    f64.MR = 6; f64.NR = 8; f64.MC = 6 * 8; f64.KC = 384; f64.NC = 4096;
 }
 
 }  // namespace avx2

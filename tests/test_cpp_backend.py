@@ -1,0 +1,290 @@
+"""The ``cpp`` backend against the NumPy reference (one tolerance helper), for every
+ISA level this CPU supports, both dtypes, every activation, and the shapes and
+layouts that break naive GEMM code; plus threads (bitwise determinism, concurrent
+callers, fork) and the ISA controls."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import warnings
+
+import numpy as np
+import pytest
+
+import pyfwd
+from pyfwd.activations import ACTIVATIONS
+from pyfwd.testing import assert_dense_close, assert_forward_close
+
+CPP = pyfwd.get_backend("cpp")
+ISAS = CPP.supported_isas()
+DTYPES = [np.float32, np.float64]
+
+
+@pytest.fixture(params=ISAS)
+def isa(request):
+    before = CPP.isa()
+    CPP.set_isa(request.param)
+    yield request.param
+    CPP.set_isa(before)
+
+
+@pytest.fixture
+def threads():
+    """Restore the thread count a test changes."""
+    before = pyfwd.get_num_threads()
+    yield
+    pyfwd.set_num_threads(before)
+
+
+def blocks(dtype) -> dict:
+    return CPP.config()["blocks"][np.dtype(dtype).name]
+
+
+def data(rng, M, K, N, dtype, bias=True):
+    X = rng.standard_normal((M, K)).astype(dtype)
+    W = rng.standard_normal((N, K)).astype(dtype)
+    b = rng.standard_normal(N).astype(dtype) if bias else None
+    return X, W, b
+
+
+def check_dense(X, W, b, act):
+    y = pyfwd.dense(X, W, b, act, backend="cpp")
+    assert y.shape == (X.shape[0], W.shape[0])
+    assert_dense_close(y, X, W, b, act)
+    return y
+
+
+# -- every level x dtype x activation ------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", ACTIVATIONS)
+def test_dense_every_activation(isa, dtype, act, rng):
+    for M, K, N in [(1, 1, 1), (7, 13, 5), (37, 61, 43)]:
+        X, W, b = data(rng, M, K, N, dtype)
+        check_dense(3 * X, W, b, act)  # scaled: reach the saturating tails too
+    X, W, _ = data(rng, 5, 9, 17, dtype)
+    check_dense(X, W, None, act)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_block_edges(isa, dtype, rng):
+    """M, N, K at each block size -1, 0, +1 of the active bundle (every edge tile)."""
+    bl = blocks(dtype)
+    MR, NR, MC, KC, NC = bl["MR"], bl["NR"], bl["MC"], bl["KC"], bl["NC"]
+    shapes = []
+    for d in (-1, 0, 1):
+        shapes += [(MR + d, 7, NR + d), (2 * MR + d, 3, 2 * NR + d), (MC + d, 5, 3),
+                   (3, KC + d, 5), (MR + 1, 2 * KC + d, NR + 1), (2, 3, NC + d)]
+    for M, K, N in shapes:
+        X, W, b = data(rng, M, K, N, dtype)
+        check_dense(X, W, b, "relu")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_hard_shapes(isa, dtype, rng):
+    for M, K, N in [(1, 1, 7), (13, 1, 29), (4097, 3, 2), (2, 4097, 3), (3, 2, 4097),
+                    (2000, 3, 2), (2, 3000, 1), (1, 784, 128), (97, 89, 83)]:
+        X, W, b = data(rng, M, K, N, dtype)
+        check_dense(X, W, b, "sigmoid" if M % 2 else "linear")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_empty_batch(dtype, rng):
+    X, W, b = data(rng, 0, 6, 4, dtype)
+    y = pyfwd.dense(X, W, b, "softmax", backend="cpp")
+    assert y.shape == (0, 4) and y.dtype == dtype
+    net = pyfwd.Network([6, 5, 4], ["relu", "softmax"], dtype=dtype, seed=1)
+    assert net.forward(X, backend="cpp").shape == (0, 4)
+    y, cache = net.forward(X, backend="cpp", return_cache=True)
+    assert y.shape == (0, 4) and cache["Z1"].shape == (0, 5)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_layouts(isa, dtype, rng):
+    """Fortran order, transposed and negative-stride views, strided, read-only: all
+    read in place, the same numbers as the C-contiguous copy."""
+    X, W, b = data(rng, 45, 38, 33, dtype)
+    Xbig = rng.standard_normal((90, 80)).astype(dtype)
+    views = {
+        "fortran": (np.asfortranarray(X), np.asfortranarray(W)),
+        "transposed": (np.ascontiguousarray(X.T).T, np.ascontiguousarray(W.T).T),
+        "negative": (X[::-1][::-1].copy()[::-1], W[::-1, ::-1]),
+        "strided": (Xbig[::2, 1::2][:45, :38], W),
+    }
+    for name, (Xv, Wv) in views.items():
+        check_dense(Xv, Wv, b, "tanh")
+    Xr, Wr, br = X.copy(), W.copy(), b.copy()
+    for a in (Xr, Wr, br):
+        a.flags.writeable = False
+    check_dense(Xr, Wr, br, "gelu")
+    net = pyfwd.Network.from_arrays([W, rng.standard_normal((4, 33))], [b, None], ["relu", "softmax"], dtype=dtype)
+    for Xv in (np.asfortranarray(X), X[::-1], Xr):
+        assert_forward_close(net.forward(Xv, backend="cpp"), net.weights, net.biases, net.activations, Xv)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_non_finite(isa, dtype):
+    """NaN passes through every activation (relu's SIMD max keeps it); +-inf as the
+    reference; sigmoid/softmax never overflow on huge inputs."""
+    X = np.array([[np.nan], [np.inf], [-np.inf], [1e30], [-1e30], [0.5]], dtype=dtype)
+    W = np.array([[1.0], [-2.0], [0.5]], dtype=dtype)
+    b = np.array([0.0, 1.0, -1.0], dtype=dtype)
+    for act in ACTIVATIONS:
+        y = check_dense(X, W, b, act)
+        assert np.isnan(y[0]).all(), act
+
+
+# -- networks --------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_network_cache_and_out(isa, dtype, rng):
+    dims, acts = [31, 40, 17, 9, 6], ["gelu", "leaky_relu", "silu", "softmax"]
+    net = pyfwd.Network(dims, acts, dtype=dtype, seed=3)
+    X = rng.standard_normal((23, 31)).astype(dtype)
+    y = net.forward(X, backend="cpp")
+    assert_forward_close(y, net.weights, net.biases, acts, X)
+    y2, cache = net.forward(X, backend="cpp", return_cache=True)
+    assert_forward_close(y2, net.weights, net.biases, acts, X, cache=cache)
+    assert np.array_equal(y, y2)
+    out = np.empty((23, 6), dtype=dtype)
+    r = net.forward(X, backend="cpp", out=out)
+    assert r is out and np.array_equal(out, y)
+    out2 = np.full((23, 6), np.nan, dtype=dtype)
+    r, cache = net.forward(X, backend="cpp", out=out2, return_cache=True)
+    assert r is out2 and np.array_equal(out2, y) and np.shares_memory(cache["A4"], out2)
+    one = net.forward(X[3], backend="cpp")
+    assert one.shape == (6,) and np.array_equal(one, y[3])
+
+
+def test_out_validation(rng):
+    X, W, b = data(rng, 4, 5, 3, np.float32)
+    for bad in (np.empty((4, 4), np.float32), np.empty((4, 3), np.float64),
+                np.empty((3, 4), np.float32).T, np.empty((4, 3), np.float32)[:, :]):
+        if bad.shape == (4, 3) and bad.dtype == np.float32 and bad.flags.c_contiguous:
+            bad.flags.writeable = False
+        with pytest.raises((ValueError, TypeError)):
+            pyfwd.dense(X, W, b, "relu", backend="cpp", out=bad)
+        with pytest.raises(ValueError):  # the core checks too (it would write out of bounds)
+            pyfwd._core.dense(X, W, b, 1, bad)
+    out = np.empty((4, 3), np.float32)
+    assert pyfwd.dense(X, W, b, "relu", backend="cpp", out=out) is out
+    assert_dense_close(out, X, W, b, "relu")
+
+
+def test_isa_switch_repacks(rng):
+    net = pyfwd.Network([20, 33, 7], ["relu", "linear"], seed=5)
+    X = rng.standard_normal((9, 20)).astype(np.float32)
+    before = CPP.isa()
+    try:
+        for level in ISAS:
+            CPP.set_isa(level)
+            y = net.forward(X, backend="cpp")
+            assert_forward_close(y, net.weights, net.biases, net.activations, X)
+            assert net._states["cpp"][1].isa == level
+    finally:
+        CPP.set_isa(before)
+
+
+def test_isa_controls():
+    assert CPP.isa() in ISAS and "generic" in ISAS
+    assert CPP.supported_isas() == [i for i in ("generic", "avx2", "avx512") if i in ISAS]
+    with pytest.raises(ValueError, match="valid levels"):
+        CPP.set_isa("sse9")
+    cfg = CPP.config()
+    assert cfg["isa"] == CPP.isa() and cfg["threads"] >= 1
+    for dt in ("float32", "float64"):
+        bl = cfg["blocks"][dt]
+        assert bl["MC"] % bl["MR"] == 0 and bl["NC"] % bl["NR"] == 0 and bl["ukr"].startswith(dt[5:] == "32" and "s" or "d")
+    assert pyfwd._core.fma_peak_gflops(1, 0.01) > 1.0
+
+
+def _run(code, **env):
+    e = dict(os.environ, **env)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=e, timeout=120)
+
+
+def test_pyfwd_isa_env_generic():
+    code = ("import numpy as np, pyfwd\nfrom pyfwd.testing import assert_dense_close\n"
+            "be = pyfwd.get_backend('cpp'); print(be.isa())\n"
+            "r = np.random.default_rng(0); X = r.standard_normal((50, 40)); W = r.standard_normal((30, 40))\n"
+            "assert_dense_close(pyfwd.dense(X, W, None, 'silu', backend='cpp'), X, W, None, 'silu')\n")
+    p = _run(code, PYFWD_ISA="generic")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "generic"
+
+
+def test_pyfwd_isa_env_bogus():
+    p = _run("import pyfwd; pyfwd.get_backend('cpp')", PYFWD_ISA="avx9000")
+    assert p.returncode != 0
+    assert "PYFWD_ISA" in p.stderr and "valid levels: generic, avx2, avx512" in p.stderr, p.stderr
+
+
+# -- threads -----------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_thread_count_bitwise(threads, dtype, rng):
+    """Threads split output rows/columns, never K: identical bits for any count."""
+    X, W, b = data(rng, 301, 517, 203, dtype)
+    Xs, Ws, bs = data(rng, 9, 517, 1003, dtype)  # few rows: split by columns
+    net = pyfwd.Network([517, 300, 41, 10], ["gelu", "relu", "softmax"], dtype=dtype, seed=2)
+    results = []
+    for n in (1, 2, 3):
+        pyfwd.set_num_threads(n)
+        results.append((pyfwd.dense(X, W, b, "sigmoid", backend="cpp"),
+                        pyfwd.dense(Xs, Ws, bs, "softmax", backend="cpp"),
+                        net.forward(X, backend="cpp")))
+    assert_dense_close(results[0][0], X, W, b, "sigmoid")
+    assert_dense_close(results[0][1], Xs, Ws, bs, "softmax")
+    for r in results[1:]:
+        for a, ref in zip(r, results[0]):
+            assert a.tobytes() == ref.tobytes()
+
+
+def test_concurrent_python_threads(threads, rng):
+    pyfwd.set_num_threads(2)
+    net = pyfwd.Network([200, 150, 10], ["relu", "softmax"], seed=4)
+    inputs = [rng.standard_normal((64 + 7 * i, 200)).astype(np.float32) for i in range(6)]
+    expected = [net.forward(X, backend="cpp") for X in inputs]
+    errors = []
+
+    def worker(i):
+        try:
+            for _ in range(15):
+                for X, e in zip(inputs[i:] + inputs[:i], expected[i:] + expected[:i]):
+                    if not np.array_equal(net.forward(X, backend="cpp"), e):
+                        errors.append(i)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(repr(exc))
+
+    ts = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert errors == []
+    for X, e in zip(inputs, expected):
+        assert_forward_close(e, net.weights, net.biases, net.activations, X)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_fork_after_parallel_call(threads, rng):
+    pyfwd.set_num_threads(2)
+    net = pyfwd.Network([300, 200, 10], ["relu", "softmax"], seed=6)
+    X = rng.standard_normal((256, 300)).astype(np.float32)
+    y = net.forward(X, backend="cpp")  # the pool's worker is up and has run
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork with threads
+        pid = os.fork()
+    if pid == 0:  # child: must not hang on the parent's vanished workers
+        code = 1
+        try:
+            import signal
+            signal.alarm(60)
+            ok = np.array_equal(net.forward(X, backend="cpp"), y)
+            pyfwd.set_num_threads(2)
+            ok = ok and np.array_equal(net.forward(X, backend="cpp"), y)
+            code = 0 if ok else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+    assert np.array_equal(net.forward(X, backend="cpp"), y)
