@@ -278,3 +278,72 @@ def test_report_table():
         lines.append(f"  {f:8s} " + "  ".join(cells))
     print("\n".join(lines))
     assert max(RESULTS.values()) <= MAX_ULP
+
+
+# --------------------------------------------------------------------------- row passes
+
+def _row_inputs(dtype, n=203):
+    rng = np.random.default_rng(11)
+    x = (rng.standard_normal(n) * 8).astype(dtype)
+    x[::17] = np.nan
+    x[5::29] = np.inf
+    x[9::31] = -np.inf
+    x[3::37] = -0.0
+    return x
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_act_inplace(isa, dtype):
+    """The GEMM's elementwise row pass: relu/leaky_relu keep NaN (SIMD max operand order),
+    the transcendental codes give exactly vmath_apply's values, linear/softmax leave z."""
+    from pyfwd.activations import ACT_CODE
+
+    x = _row_inputs(dtype)
+    for n in (0, 1, 5, 16, 17, 203):
+        xs = x[:n]
+        with np.errstate(invalid="ignore"):
+            expect = {
+                "linear": xs, "softmax": xs,
+                "relu": np.maximum(xs, dtype(0)),
+                "leaky_relu": np.where(xs > 0, xs, xs * dtype(0.01)),
+                "sigmoid": _core.vmath_apply(isa, "sigmoid", xs),
+                "tanh": _core.vmath_apply(isa, "tanh", xs),
+                "gelu": _core.vmath_apply(isa, "gelu", xs),
+                "silu": _core.vmath_apply(isa, "silu", xs),
+            }
+        for name, code in ACT_CODE.items():
+            y = _core.vmath_act(isa, code, xs)
+            np.testing.assert_array_equal(y, expect[name], err_msg=f"{name}/{isa}/n={n}")
+    y = _core.vmath_act(isa, ACT_CODE["relu"], np.array([np.nan, -1.0, 2.0], dtype))
+    assert np.isnan(y[0]) and y[1] == 0 and y[2] == 2
+    with pytest.raises(ValueError, match="activation code"):
+        _core.vmath_act(isa, 8, x)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_row(isa, dtype):
+    from pyfwd.backends.numpy_ref import softmax
+
+    u = np.finfo(dtype).eps / 2
+    rng = np.random.default_rng(3)
+    for n in (0, 1, 2, 3, 7, 15, 16, 17, 33, 100, 1000, 4097):
+        x = (rng.standard_normal(n) * 6).astype(dtype)
+        y = _core.vmath_softmax(isa, x)
+        assert y.shape == (n,) and y.dtype == dtype
+        if n == 0:
+            continue
+        ref = softmax(x.astype(np.float64))
+        # exp (~1 ulp), x - max rounded in dtype (|x - max| u relative), sum (Kahan: ~2u)
+        # and the division
+        tol = (6 * u + np.abs(x - x.max()).astype(np.float64) * u) * ref + np.finfo(dtype).tiny
+        assert np.all(np.abs(y - ref) <= tol), f"softmax/{isa}/n={n}"
+    big = np.array([1000.0, 1000.0, -1000.0], dtype)  # stable: no overflow
+    np.testing.assert_array_equal(_core.vmath_softmax(isa, big), np.array([0.5, 0.5, 0.0], dtype))
+    with np.errstate(invalid="ignore"):
+        for row in ([1.0, np.inf, 2.0], [-np.inf, -np.inf], [np.nan, 1.0, 2.0], [-np.inf, 0.0],
+                    [np.inf] + [0.0] * 20, [0.0] * 20 + [np.nan]):
+            r = np.array(row, dtype)
+            expect = softmax(r.astype(np.float64)).astype(dtype)
+            np.testing.assert_array_equal(_core.vmath_softmax(isa, r), expect, err_msg=str(row))
