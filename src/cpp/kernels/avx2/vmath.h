@@ -4,6 +4,7 @@
 // Names (namespace pyfwd::avx2, internal linkage), overloaded on __m256 and __m256d:
 //   V exp(V), tanh(V), erf(V), erfc(V), sigmoid(V), gelu(V), silu(V)
 //   V activate(V z, int act)     act = pyfwd activation code (epilogue.h); relu/leaky keep NaN
+//   V activate_c<ACT>(V z)       the same, code as a template argument (no run-time switch)
 //   V vmath_func(V x, int func)  vmath_apply's codes (0 exp .. 6 erfc)
 // The algorithms are in ../vmath_algo.inc; this file supplies the primitives. Constants are
 // broadcast inside functions (no globals, nothing runs at load time).

@@ -4,6 +4,7 @@
 // Names (namespace pyfwd::generic, internal linkage), for V in {float, double}:
 //   V exp(V), tanh(V), erf(V), erfc(V), sigmoid(V), gelu(V), silu(V)
 //   V activate(V z, int act)     act = pyfwd activation code (epilogue.h)
+//   V activate_c<ACT>(V z)       the same, code as a template argument (no run-time switch)
 //   V vmath_func(V x, int func)  vmath_apply's codes (0 exp .. 6 erfc)
 // The algorithms are in ../vmath_algo.inc (shared text, instantiated per ISA); this file
 // only supplies the scalar primitives, written branch-free with the same semantics as the
@@ -53,7 +54,10 @@ template <class V> inline V copysign_of(V mag, V sgn) { return std::copysign(mag
 template <class V> inline bool lt(V a, V b) { return a < b; }
 template <class V> inline bool gt(V a, V b) { return a > b; }
 template <class V> inline V select(bool m, V a, V b) { return m ? a : b; }
-template <class V> inline V round_nearest(V a) { return std::nearbyint(a); }
+// Round to nearest (ties to even) by adding and removing 1.5 * 2^(p-1): exact for the
+// |a| < 2^22 this file's callers pass (exp's reduced arguments), inline (no libm call).
+inline float round_nearest(float a) { return (a + 12582912.0f) - 12582912.0f; }
+inline double round_nearest(double a) { return (a + 6755399441055744.0) - 6755399441055744.0; }
 
 // 2^n for an integer-valued n inside the normal exponent range, built from bits; the
 // magic-number add keeps it well defined for NaN (the product with a NaN p stays NaN).
@@ -79,7 +83,7 @@ inline double pow2i(double n) {
 // is exact, the second rounds once (also into the subnormals or to inf).
 template <class V>
 inline V ldexp_int(V p, V n) {
-    V n1 = std::floor(n * V(0.5));
+    V n1 = round_nearest(n * V(0.5) - V(0.25));  // floor(n / 2) for an integer n
     return (p * pow2i(n1)) * pow2i(n - n1);
 }
 
