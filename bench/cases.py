@@ -1,0 +1,144 @@
+"""What is benchmarked: the suites, their shapes, and the inputs of each case.
+
+Every case is a small dense network: ``gemm`` is one layer without bias or
+activation (``Z = X @ W.T``), ``layer`` one fused layer ``act(X @ W.T + b)``,
+``mlp`` a whole network. One representation lets every kernel, the correctness
+gate and the figures (FLOPs summed over layers) treat all three alike.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+SUITES = ("gemm", "layer", "mlp")
+
+#: The (M, K, N) shapes of the layer suite (batch, fan-in, fan-out): MNIST's first
+#: layer at batch 1 and 64, a square layer, a wide transformer-sized layer.
+LAYER_SHAPES = ((1, 784, 128), (64, 784, 128), (1024, 1024, 1024), (256, 4096, 4096))
+#: Every activation of DESIGN.md, each fused into the layer's epilogue.
+ACTS = ("linear", "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "gelu", "silu")
+#: (layer_dims, activations, batches) of the mlp suite: the tutorial's toy, an MNIST
+#: classifier, and a deep wide network.
+MLPS = (
+    ((3, 4, 2), ("relu", "sigmoid"), (5,)),
+    ((784, 128, 10), ("relu", "softmax"), (1, 64, 1024, 60000)),
+    ((1024, 4096, 4096, 1024), ("relu", "relu", "linear"), (1, 256)),
+)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One row of the results: a network (``dims``, ``acts``) run on ``batch`` rows."""
+
+    suite: str
+    dims: tuple[int, ...]
+    acts: tuple[str, ...]
+    batch: int
+    dtype: str = "float32"
+    bias: bool = True
+    square: int | None = None  # gemm: the n of an n x n x n product (plot x axis)
+
+    @property
+    def flops(self) -> int:
+        """2*M*N*K summed over the layers."""
+        return sum(2 * self.batch * k * n for k, n in zip(self.dims[:-1], self.dims[1:]))
+
+    @property
+    def label(self) -> str:
+        if self.suite == "gemm":
+            if self.square:
+                return f"{self.square}^3"
+            return f"({self.batch},{self.dims[0]},{self.dims[1]})"
+        if self.suite == "layer":
+            return f"({self.batch},{self.dims[0]},{self.dims[1]}) {self.acts[0]}"
+        return f"[{','.join(map(str, self.dims))}] b={self.batch}"
+
+    @property
+    def key(self) -> str:
+        return f"{self.suite}:{self.label}:{self.dtype}"
+
+    def describe(self) -> dict:
+        d = {"suite": self.suite, "label": self.label, "dtype": self.dtype,
+             "dims": list(self.dims), "activations": list(self.acts), "batch": self.batch,
+             "bias": self.bias, "flops": self.flops}
+        if self.suite in ("gemm", "layer"):
+            d.update(M=self.batch, K=self.dims[0], N=self.dims[1])
+        return d
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How much to run: shapes per suite and the time budget per timed cell."""
+
+    name: str
+    gemm_squares: dict[str, tuple[int, ...]]   # dtype -> sizes
+    gemm_layer_shapes: tuple[tuple[int, int, int], ...]
+    layer_shapes: tuple[tuple[int, int, int], ...]
+    layer_acts: tuple[str, ...]
+    mlps: tuple
+    budget_s: float            # timing budget per (case, threads, kernel) cell
+    max_call_s: float          # skip a kernel whose predicted single call exceeds this
+    min_samples: int = 5
+    compile_time: bool = True  # measure Numba's first-call compile in subprocesses
+    pause_s: float = 0.02      # let spinning worker threads of the last kernel go idle
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def cases(self, suites=SUITES) -> list[Case]:
+        out: list[Case] = []
+        if "gemm" in suites:
+            for dtype, sizes in self.gemm_squares.items():
+                out += [Case("gemm", (n, n), ("linear",), n, dtype, False, n) for n in sizes]
+            out += [Case("gemm", (k, n), ("linear",), m, "float32", False)
+                    for m, k, n in self.gemm_layer_shapes]
+        if "layer" in suites:
+            out += [Case("layer", (k, n), (act,), m) for m, k, n in self.layer_shapes
+                    for act in self.layer_acts]
+        if "mlp" in suites:
+            out += [Case("mlp", tuple(dims), tuple(acts), batch)
+                    for dims, acts, batches in self.mlps for batch in batches]
+        return out
+
+
+SQUARES = (64, 128, 256, 512, 1024, 2048, 4096)
+
+PROFILES = {
+    "full": Profile(
+        "full", {"float32": SQUARES, "float64": SQUARES}, LAYER_SHAPES, LAYER_SHAPES, ACTS,
+        MLPS, budget_s=0.3, max_call_s=2.5),
+    "quick": Profile(
+        "quick", {"float32": (64, 256, 1024), "float64": (256, 1024)}, LAYER_SHAPES[:2],
+        LAYER_SHAPES[:3], ("relu", "sigmoid", "softmax", "gelu"),
+        (MLPS[0], (MLPS[1][0], MLPS[1][1], (1, 64, 1024)), (MLPS[2][0], MLPS[2][1], (1,))),
+        budget_s=0.04, max_call_s=0.5, min_samples=3,
+        notes=("quick: sizes capped at 1024, no 60000 batch, 4 activations, small budgets",)),
+    # For the test-suite: seconds end to end, every code path.
+    "tiny": Profile(
+        "tiny", {"float32": (8, 16), "float64": (8,)}, ((3, 5, 4),), ((3, 5, 4),),
+        ("relu", "sigmoid", "softmax"),
+        (((3, 4, 2), ("relu", "sigmoid"), (5,)), ((6, 5, 3), ("tanh", "softmax"), (2,))),
+        budget_s=0.002, max_call_s=0.5, min_samples=3, compile_time=False, pause_s=0.0,
+        notes=("tiny: harness self-test sizes, figures meaningless",)),
+}
+
+
+@dataclass
+class Inputs:
+    """The arrays of a case, shared by every kernel (same weights, same X)."""
+
+    X: np.ndarray
+    weights: list[np.ndarray]
+    biases: list[np.ndarray | None]
+
+
+def make_inputs(case: Case, seed: int = 0) -> Inputs:
+    """He-initialised weights, small random biases, standard-normal X."""
+    rng = np.random.default_rng(seed)
+    dt = np.dtype(case.dtype)
+    X = rng.standard_normal((case.batch, case.dims[0]), dtype=np.float32).astype(dt, copy=False)
+    weights, biases = [], []
+    for k, n in zip(case.dims[:-1], case.dims[1:]):
+        W = rng.standard_normal((n, k), dtype=np.float32) * np.float32(np.sqrt(2.0 / k))
+        weights.append(np.ascontiguousarray(W, dtype=dt))
+        biases.append((0.1 * rng.standard_normal(n)).astype(dt) if case.bias else None)
+    return Inputs(X, weights, biases)

@@ -1,0 +1,246 @@
+"""The kernels compared side by side, discovered at run time.
+
+A kernel turns a case's inputs into a zero-argument callable that returns the
+network's output as a NumPy array; everything it needs (a Network, tensors, an
+ONNX session) is built once in :meth:`Kernel.prepare`, outside the timing.
+A kernel that cannot run here (backend not built, optional peer not installed,
+ISA missing from this CPU) is still listed, with ``reason`` saying why.
+"""
+from __future__ import annotations
+
+import fnmatch
+import math
+from typing import Callable
+
+import numpy as np
+
+from .cases import Case, Inputs
+
+Runner = Callable[[], np.ndarray]
+
+#: ISA levels of the cpp backend, best first (DESIGN.md, CPU dispatch contract).
+CPP_ISAS = ("avx512", "avx2", "generic")
+
+
+class Kernel:
+    """One column of the results table."""
+
+    name: str = "?"
+    description: str = ""
+    suites: tuple[str, ...] = ("gemm", "layer", "mlp")
+    dtypes: tuple[str, ...] = ("float32", "float64")
+    #: "network": gated against the case's network; "matmuls": against the same
+    #: chain of products without bias or activation (the BLAS ceiling).
+    computes: str = "network"
+
+    def __init__(self, reason: str | None = None) -> None:
+        self.reason = reason  # None: runnable; else why it is skipped
+
+    def applies(self, case: Case) -> str | None:
+        """None if this kernel runs *case*, else why not (shown as n/a)."""
+        if case.suite not in self.suites:
+            return f"not in the {case.suite} suite"
+        if case.dtype not in self.dtypes:
+            return f"{case.dtype} not supported"
+        return None
+
+    def prepare(self, case: Case, data: Inputs) -> Runner:
+        raise NotImplementedError
+
+    def set_threads(self, n: int) -> None:
+        """Follow the thread count of the cell (pyfwd and BLAS are set by the runner)."""
+
+    def enter(self) -> None:
+        """Called before a kernel's cells are gated and timed (e.g. force an ISA)."""
+
+    def exit(self) -> None:
+        """Undo :meth:`enter`."""
+
+    def info(self) -> dict:
+        return {"description": self.description, "suites": list(self.suites),
+                "dtypes": list(self.dtypes), "computes": self.computes}
+
+
+# -- pyfwd backends ---------------------------------------------------------
+class PyfwdKernel(Kernel):
+    """A pyfwd backend through the public API: ``pyfwd.dense`` for one layer,
+    ``Network.forward`` (weights prepared once, outside the timing) for an mlp."""
+
+    def __init__(self, name: str, backend: str, description: str, reason: str | None = None,
+                 isa: str | None = None) -> None:
+        super().__init__(reason)
+        self.name, self.backend, self.description, self.isa = name, backend, description, isa
+        self._saved_isa: str | None = None
+        self.is_default = False  # cpp: the ISA the backend picks by itself
+        if backend == "numpy":
+            self.suites = ("layer", "mlp")  # gemm's baseline is numpy-blas
+
+    def prepare(self, case: Case, data: Inputs) -> Runner:
+        import pyfwd
+
+        backend, X = self.backend, data.X
+        if case.suite == "mlp":
+            net = pyfwd.Network.from_arrays(data.weights, data.biases, case.acts, dtype=case.dtype)
+            return lambda: net.forward(X, backend=backend)
+        W, b, act = data.weights[0], data.biases[0], case.acts[0]
+        return lambda: pyfwd.dense(X, W, b, act, backend=backend)
+
+    def enter(self) -> None:
+        if self.isa is not None:
+            import pyfwd
+
+            be = pyfwd.get_backend(self.backend)
+            self._saved_isa = be.isa()
+            be.set_isa(self.isa)
+
+    def exit(self) -> None:
+        if self.isa is not None and self._saved_isa is not None:
+            import pyfwd
+
+            pyfwd.get_backend(self.backend).set_isa(self._saved_isa)
+
+    def info(self) -> dict:
+        return {**super().info(), "backend": self.backend, "isa": self.isa}
+
+
+# -- plain NumPy: what a user writes, and the BLAS ceiling -------------------
+def _erf():
+    try:
+        from scipy.special import erf
+    except ImportError:
+        return None
+    return erf
+
+
+def _textbook_act(name: str):
+    """The float32 activation a user writes by hand (no float64, no fusion)."""
+    if name == "linear":
+        return lambda z: z
+    if name == "relu":
+        return lambda z: np.maximum(z, 0)
+    if name == "leaky_relu":
+        return lambda z: np.where(z > 0, z, np.float32(0.01) * z)
+    if name == "sigmoid":
+        return lambda z: 1 / (1 + np.exp(-z))
+    if name == "tanh":
+        return np.tanh
+    if name == "softmax":
+        def softmax(z):
+            e = np.exp(z - z.max(axis=1, keepdims=True))
+            return e / e.sum(axis=1, keepdims=True)
+        return softmax
+    if name == "silu":
+        return lambda z: z / (1 + np.exp(-z))
+    if name == "gelu":
+        erf = _erf()
+        if erf is None:
+            return None
+        c = np.float32(1 / math.sqrt(2))
+        return lambda z: np.float32(0.5) * z * (1 + erf(z * c))
+    raise ValueError(f"unknown activation {name!r}")
+
+
+class NumpyTextbook(Kernel):
+    name = "numpy-textbook"
+    description = "float32 act(X @ W.T + b) per layer, written by hand in NumPy"
+    suites = ("layer", "mlp")
+    dtypes = ("float32",)
+
+    def applies(self, case):
+        why = super().applies(case)
+        if why is None and any(_textbook_act(a) is None for a in case.acts):
+            return "gelu needs scipy.special.erf"
+        return why
+
+    def prepare(self, case, data):
+        layers = [(W.T, b, _textbook_act(a)) for W, b, a in zip(data.weights, data.biases, case.acts)]
+        X = data.X
+
+        def run():
+            A = X
+            with np.errstate(over="ignore"):  # exp(-z) overflows to inf: 1/(1+inf) = 0
+                for WT, b, act in layers:
+                    A = act(A @ WT + b)
+            return A
+        return run
+
+
+class NumpyBlas(Kernel):
+    name = "numpy-blas"
+    description = "NumPy's BLAS matmul alone (X @ W.T per layer, no bias/activation): the GEMM ceiling"
+    computes = "matmuls"
+
+    def prepare(self, case, data):
+        WTs, X = [W.T for W in data.weights], data.X
+
+        def run():
+            A = X
+            for WT in WTs:
+                A = A @ WT
+            return A
+        return run
+
+
+# -- discovery --------------------------------------------------------------
+def _backend(name: str):
+    """(backend, None) or (None, why it cannot be used), never raising: a backend
+    half-built by a concurrent edit must not take the whole run down."""
+    import pyfwd
+
+    try:
+        return pyfwd.get_backend(name), None
+    except Exception as exc:
+        return None, f"backend {name!r} unavailable: {exc}"
+
+
+#: Every kernel name, in table order (discovery probes only the selected ones).
+KERNEL_NAMES = ("numpy", "numpy-textbook", "numpy-blas", "numba",
+                *(f"cpp-{isa}" for isa in CPP_ISAS), "torch", "onnxruntime")
+
+
+def select(names, patterns) -> list[str]:
+    """The names matching any of the shell *patterns* (all when none given)."""
+    if not patterns:
+        return list(names)
+    return [n for n in names if any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+
+
+def _cpp_kernels(isas: list[str]) -> list[Kernel]:
+    supported, default = set(), None
+    be, reason = _backend("cpp")
+    if be is not None:
+        try:
+            supported, default = set(be.supported_isas()), be.isa()
+        except Exception as exc:  # no ISA controls, or a broken binding
+            reason = f"cpp backend's ISA controls failed ({type(exc).__name__}: {exc})"
+    out = []
+    for isa in isas:
+        desc = f"pyfwd's C++ backend forced to {isa}" + (" (its own choice here)" if isa == default else "")
+        k = PyfwdKernel(f"cpp-{isa}", "cpp", desc,
+                        reason or (None if isa in supported else f"this CPU lacks {isa}"), isa=isa)
+        k.is_default = isa == default
+        out.append(k)
+    return out
+
+
+def discover(patterns=None) -> list[Kernel]:
+    """The selected kernels, each probed (its backend loaded, its peer imported)
+    only when selected, so that one broken backend cannot stall another's run."""
+    names = select(KERNEL_NAMES, patterns)
+    made: dict[str, Kernel] = {}
+    for name in names:
+        if name in ("numpy", "numba"):
+            made[name] = PyfwdKernel(name, name, {"numpy": "pyfwd's float64 reference backend",
+                                                  "numba": "pyfwd's Numba JIT backend"}[name],
+                                     _backend(name)[1])
+        elif name == "numpy-textbook":
+            made[name] = NumpyTextbook()
+        elif name == "numpy-blas":
+            made[name] = NumpyBlas()
+        elif name in ("torch", "onnxruntime"):
+            from .peers import OrtKernel, TorchKernel
+            made[name] = TorchKernel() if name == "torch" else OrtKernel()
+    isas = [n[len("cpp-"):] for n in names if n.startswith("cpp-")]
+    if isas:
+        made.update((k.name, k) for k in _cpp_kernels(isas))
+    return [made[n] for n in names]

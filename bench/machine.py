@@ -1,0 +1,190 @@
+"""Facts about the run: machine, library versions, environment, measured peak,
+and Numba's first-call compile time (in fresh subprocesses)."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import textwrap
+
+#: Environment variables that make NumPy's OpenBLAS pick slower kernels here.
+SLOW_BLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+#: CPU flags worth reporting (the rest of /proc/cpuinfo's list is noise here).
+FLAGS_OF_INTEREST = ("sse4_2", "avx", "fma", "avx2", "avx512f", "avx512dq", "avx512bw",
+                     "avx512vl", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile",
+                     "amx_bf16", "amx_int8")
+
+
+def cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def machine_info() -> dict:
+    info = {"cpu_model": platform.processor() or platform.machine(), "cores": cores(),
+            "logical_cpus": os.cpu_count(), "flags": [], "platform": platform.platform(),
+            "python": platform.python_version()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            text = f.read()
+        for line in text.splitlines():
+            key, _, val = line.partition(":")
+            if key.strip() == "model name":
+                info["cpu_model"] = val.strip()
+            elif key.strip() == "flags":
+                have = set(val.split())
+                info["flags"] = [f for f in FLAGS_OF_INTEREST if f in have]
+                info["hypervisor"] = "hypervisor" in have
+                break
+    except OSError:
+        pass
+    try:
+        with open("/proc/meminfo") as f:
+            kib = int(f.readline().split()[1])
+        info["memory_gib"] = round(kib / 2**20, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return info
+
+
+def _version(module: str) -> str | None:
+    try:
+        mod = __import__(module)
+    except Exception:
+        return None
+    return getattr(mod, "__version__", "?")
+
+
+def blas_info() -> list[dict]:
+    """What threadpoolctl sees of the BLAS libraries loaded (NumPy's OpenBLAS:
+    its version, threading layer and the CPU kernel it chose, e.g. SkylakeX)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return [{"error": "threadpoolctl not installed"}]
+    keep = ("internal_api", "version", "architecture", "threading_layer", "num_threads", "prefix")
+    return [{k: d.get(k) for k in keep} for d in threadpool_info() if d.get("user_api") == "blas"]
+
+
+def versions() -> dict:
+    import numpy as np
+
+    import pyfwd
+
+    out = {name: _version(name) for name in
+           ("numba", "torch", "onnxruntime", "onnx", "matplotlib", "threadpoolctl", "scipy")}
+    out.update(pyfwd=pyfwd.__version__, numpy=np.__version__, numpy_blas=blas_info())
+    return out
+
+
+def env_warnings() -> list[str]:
+    return [f"{k}={os.environ[k]!r} is set: it slows NumPy's OpenBLAS here; run as "
+            f"`env -u {' -u '.join(SLOW_BLAS_ENV)} python -m bench ...`"
+            for k in SLOW_BLAS_ENV if k in os.environ]
+
+
+def peak_gflops(threads: list[int], seconds: float) -> dict:
+    """The FMA throughput probe of the C++ core, per thread count: float32 GFLOP/s
+    (float64 is half: same FMA units, half the lanes). Empty with a reason when the
+    core is not built."""
+    try:
+        from pyfwd import _core
+        probe = _core.fma_peak_gflops
+    except (ImportError, AttributeError) as exc:
+        return {"available": False, "reason": f"pyfwd._core.fma_peak_gflops unavailable ({exc})"}
+    out: dict = {"available": True, "probe": "pyfwd._core.fma_peak_gflops", "seconds": seconds}
+    for t in threads:
+        r = probe(t, seconds)
+        if isinstance(r, dict):  # a probe that measures both dtypes itself
+            f32 = float(r.get("float32", r.get("f32")))
+            f64 = float(r.get("float64", r.get("f64", f32 / 2)))
+        else:
+            f32 = float(r)
+            f64 = f32 / 2
+        out[str(t)] = {"float32": f32, "float64": f64}
+    return out
+
+
+_COMPILE_SCRIPT = textwrap.dedent("""
+    import json, sys, time
+    t0 = time.perf_counter()
+    import numpy as np, pyfwd
+    t_import = time.perf_counter() - t0
+    out = {"import_s": t_import}
+    be = pyfwd.get_backend("numba")
+    net = pyfwd.Network([784, 128, 10], ["relu", "softmax"], seed=0)
+    X = np.ones((1, 784), np.float32)
+    t0 = time.perf_counter(); net.forward(X, backend="numba")
+    out["first_forward_s"] = time.perf_counter() - t0
+    t0 = time.perf_counter(); net.forward(X, backend="numba")
+    out["second_forward_s"] = time.perf_counter() - t0
+    if hasattr(be, "warmup"):
+        t0 = time.perf_counter(); be.warmup()
+        out["warmup_rest_s"] = time.perf_counter() - t0
+    print("RESULT " + json.dumps(out))
+""")
+
+
+def numba_compile_time(timeout_s: float = 300.0) -> dict:
+    """First-call cost of the numba backend in fresh processes: with an empty
+    on-disk cache (``NUMBA_CACHE_DIR`` pointed at a new folder: a real compile),
+    then again with that cache filled (what a user sees from the second run on).
+    Each reports import time, the first ``[784,128,10]`` forward at batch 1, the
+    second call, and ``warmup()`` of the remaining signatures."""
+    import pyfwd
+
+    try:
+        pyfwd.get_backend("numba")
+    except Exception as exc:
+        return {"status": "skipped", "reason": f"backend 'numba' unavailable: {exc}"}
+    out: dict = {"status": "ok"}
+    with tempfile.TemporaryDirectory(prefix="pyfwd-bench-numba-") as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        for phase in ("cold_cache", "warm_cache"):
+            try:
+                p = subprocess.run([sys.executable, "-c", _COMPILE_SCRIPT], env=env, text=True,
+                                   capture_output=True, timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                out[phase] = {"error": f"timed out after {timeout_s:.0f} s"}
+                continue
+            line = [ln for ln in p.stdout.splitlines() if ln.startswith("RESULT ")]
+            if p.returncode != 0 or not line:
+                out[phase] = {"error": (p.stderr or p.stdout).strip()[-500:]}
+            else:
+                out[phase] = json.loads(line[-1][len("RESULT "):])
+    if any("error" in v for k, v in out.items() if k != "status"):
+        out["status"] = "error"
+    return out
+
+
+def background_load(seconds: float = 0.3) -> float | None:
+    """Cores kept busy by *other* processes, measured from /proc/stat while this
+    one sleeps. On a 2-core machine, any of it wrecks the all-cores figures (a
+    parallel kernel waits at each barrier for a thread that lost its core)."""
+    import time
+
+    def busy_total():
+        with open("/proc/stat") as f:
+            vals = [int(v) for v in f.readline().split()[1:]]
+        idle = vals[3] + (vals[4] if len(vals) > 4 else 0)
+        return sum(vals) - idle, sum(vals)
+
+    try:
+        b0, t0 = busy_total()
+        time.sleep(seconds)
+        b1, t1 = busy_total()
+    except (OSError, ValueError, IndexError):
+        return None
+    return cores() * (b1 - b0) / max(t1 - t0, 1)
+
+
+def load_warning(load: float | None) -> str | None:
+    if load is not None and load > 0.25:
+        return (f"other processes kept {load:.1f} core(s) busy when the run started: figures with "
+                f"threads > 1 are unreliable on a shared machine; rerun when it is idle")
+    return None

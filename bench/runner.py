@@ -1,0 +1,219 @@
+"""The run: every case x thread count x kernel, gated then timed, into one document."""
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from . import machine
+from .cases import PROFILES, SUITES, Case, make_inputs
+from .gate import Reference
+from .kernels import Kernel, discover, select
+from .progress import Progress
+from .timing import measure
+
+SCHEMA = "pyfwd-bench/1"
+#: The kernel each suite's speed-ups are relative to: what a user gets without pyfwd.
+BASELINE = {"gemm": "numpy-blas", "layer": "numpy-textbook", "mlp": "numpy-textbook"}
+
+
+@dataclass
+class Config:
+    profile: str = "full"
+    suites: tuple[str, ...] = SUITES
+    threads: tuple[int, ...] | None = None       # default: 1 and all cores
+    kernels: tuple[str, ...] | None = None       # fnmatch patterns; None: all
+    compile_time: bool | None = None             # default: the profile's
+    progress: bool = True
+    seed: int = 0
+    extra_kernels: list[Kernel] = field(default_factory=list)  # tests: e.g. a wrong one
+
+
+@contextlib.contextmanager
+def _blas_threads(n: int, notes: list[str]):
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        if "threadpoolctl" not in " ".join(notes):
+            notes.append("threadpoolctl not installed: NumPy's BLAS thread count not controlled")
+        yield
+        return
+    with threadpool_limits(limits=n, user_api="blas"):
+        yield
+
+
+class _Predictor:
+    """Skips a cell whose single call would take too long (e.g. the generic ISA at
+    4096^3 float64), predicted from the best throughput the same kernel reached
+    on an earlier case of the suite and dtype (any thread count: noise on a busy
+    machine must not make it skip cells it could run)."""
+
+    def __init__(self, cap_s: float) -> None:
+        self.cap_s = cap_s
+        self.rate: dict[tuple, float] = {}
+
+    def too_slow(self, kernel: str, case: Case) -> str | None:
+        rate = self.rate.get((kernel, case.suite, case.dtype))
+        if rate is None:
+            return None
+        est = case.flops / rate
+        if est > self.cap_s:
+            return f"predicted {est:.1f} s per call (> {self.cap_s:g} s cap of this profile)"
+        return None
+
+    def record(self, kernel: str, case: Case, seconds: float) -> None:
+        key = (kernel, case.suite, case.dtype)
+        self.rate[key] = max(self.rate.get(key, 0.0), case.flops / max(seconds, 1e-12))
+
+
+def _figures(row: dict, case: Case, peak: dict) -> None:
+    t = row["median_s"]
+    row["gflops"] = case.flops / t / 1e9
+    row["samples_per_s"] = case.batch / t
+    p = peak.get(str(row["threads"]), {}).get(case.dtype) if peak.get("available") else None
+    row["pct_peak"] = 100.0 * row["gflops"] / p if p else None
+
+
+def _speedups(results: list[dict]) -> None:
+    base = {(r["case"], r["threads"]): r["median_s"] for r in results
+            if r["status"] == "ok" and r["kernel"] == BASELINE[r["suite"]]}
+    for r in results:
+        b = base.get((r["case"], r["threads"]))
+        r["baseline"] = BASELINE[r["suite"]]
+        r["speedup_vs_baseline"] = b / r["median_s"] if b and r["status"] == "ok" else None
+
+
+def run(cfg: Config) -> dict:
+    t_start = time.perf_counter()
+    import pyfwd
+
+    prof = PROFILES[cfg.profile]
+    compile_time = prof.compile_time if cfg.compile_time is None else cfg.compile_time
+    threads = list(cfg.threads or sorted({1, machine.cores()}))
+    notes: list[str] = list(prof.notes)
+    warnings = machine.env_warnings()
+    load = machine.background_load(0.05 if prof.name == "tiny" else 0.5)
+    if machine.load_warning(load):
+        warnings.append(machine.load_warning(load))
+    for w in warnings:
+        print(f"bench: WARNING: {w}", file=sys.stderr)
+
+    kernels = discover(cfg.kernels)
+    kernels += [k for k in cfg.extra_kernels if select([k.name], cfg.kernels)]
+    default_cpp = next((k.name for k in kernels if getattr(k, "is_default", False)), None)
+    cases = prof.cases(cfg.suites)
+    runnable = [k for k in kernels if k.reason is None]
+
+    doc: dict = {
+        "schema": SCHEMA,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": sys.argv,
+        "profile": prof.name,
+        "suites": list(cfg.suites),
+        "threads": threads,
+        "budget_s_per_cell": prof.budget_s,
+        "machine": machine.machine_info(),
+        "versions": machine.versions(),
+        "env": {k: __import__("os").environ.get(k) for k in machine.SLOW_BLAS_ENV},
+        "warnings": warnings,
+        "background_load_cores": load,
+        "notes": notes,
+        "cpp_default": default_cpp,
+        "baselines": BASELINE,
+        "kernels": {k.name: {"status": "skipped" if k.reason else "ok", "reason": k.reason, **k.info()}
+                    for k in kernels},
+    }
+    progress = Progress(total=sum(1 for c in cases for k in runnable if k.applies(c) is None) * len(threads)
+                        + 1, enabled=cfg.progress)
+
+    progress.step("peak probe")
+    doc["peak_gflops"] = machine.peak_gflops(threads, 0.02 if prof.name == "tiny" else 0.3)
+    if not doc["peak_gflops"]["available"]:
+        notes.append("% of peak: n/a (" + doc["peak_gflops"]["reason"] + ")")
+    doc["numba_compile"] = {"status": "not measured (profile or --no-compile-time)"}
+    if compile_time and any(k.name == "numba" for k in kernels):
+        progress.note("numba first-call compile time (fresh subprocesses)")
+        doc["numba_compile"] = machine.numba_compile_time()
+    numba = next((k for k in kernels if k.name == "numba" and k.reason is None), None)
+    if numba is not None and prof.name != "tiny":
+        progress.note("numba warm-up (in process)")
+        t0 = time.perf_counter()
+        try:  # compile before the loop, so that no JIT runs inside a gate call
+            pyfwd.warmup(["numba"])
+            doc["numba_inprocess_warmup_s"] = time.perf_counter() - t0
+        except Exception as exc:
+            numba.reason = f"pyfwd.warmup(['numba']) raised {type(exc).__name__}: {exc}"
+            doc["kernels"]["numba"].update(status="skipped", reason=numba.reason)
+            runnable.remove(numba)
+
+    results: list[dict] = []
+    predictor = _Predictor(prof.max_call_s)
+    saved_threads = pyfwd.get_num_threads()
+    try:
+        for case in cases:
+            data = make_inputs(case, cfg.seed)
+            ref = Reference(case, data)
+            for T in threads:
+                pyfwd.set_num_threads(T)
+                for k in runnable:
+                    k.set_threads(T)
+                with _blas_threads(T, notes):
+                    for k in kernels:
+                        results.append(_cell(k, case, data, ref, T, prof, predictor, progress,
+                                             doc["peak_gflops"]))
+    finally:
+        pyfwd.set_num_threads(saved_threads)
+        progress.done()
+    _speedups(results)
+    doc["results"] = results
+    from .targets import evaluate
+    doc["targets"] = evaluate(doc)
+    doc["wall_s"] = time.perf_counter() - t_start
+    return doc
+
+
+def _cell(k: Kernel, case: Case, data, ref: Reference, T: int, prof, predictor: _Predictor,
+          progress: Progress, peak: dict) -> dict:
+    row = {"suite": case.suite, "case": case.key, "label": case.label, "dtype": case.dtype,
+           "threads": T, "kernel": k.name, "status": "ok", "reason": None,
+           "batch": case.batch, "flops": case.flops, "median_s": None, "p90_s": None}
+    if k.reason is not None:
+        row.update(status="skipped", reason=k.reason)
+        return row
+    why = k.applies(case)
+    if why is not None:
+        row.update(status="n/a", reason=why)
+        return row
+    progress.step(f"{case.suite} {case.label} {case.dtype} T={T} {k.name}")
+    why = predictor.too_slow(k.name, case)
+    if why is not None:
+        row.update(status="skipped", reason=why)
+        return row
+    fn = None
+    k.enter()
+    try:
+        fn = k.prepare(case, data)
+        t0 = time.perf_counter()
+        y = fn()
+        first = time.perf_counter() - t0
+        msg = ref.check(y, k.computes)
+        del y
+        row["gate"] = {"rows_checked": int(len(ref.rows)), "of": case.batch, "against": k.computes}
+        if msg is not None:
+            row.update(status="FAILED", reason=msg)
+            return row
+        timing = measure(fn, prof.budget_s, first, prof.min_samples)
+        row.update(timing.as_dict())
+        row["first_call_s"] = first
+        predictor.record(k.name, case, timing.median_s)
+        _figures(row, case, peak)
+    except Exception as exc:  # a kernel that raises is as wrong as one that lies
+        row.update(status="FAILED", reason=f"raised {type(exc).__name__}: {exc}")
+    finally:
+        k.exit()
+        del fn
+        if T > 1 and prof.pause_s:  # let this kernel's spinning workers go idle
+            time.sleep(prof.pause_s)
+    return row

@@ -1,0 +1,95 @@
+"""The speed targets of the C++ (issue 3) and Numba (issue 4) work, evaluated on
+one run's results. They live here, in the benchmark report, never in a timed
+unit test (DESIGN.md). "cpp" is the ISA the backend picks by itself on this CPU.
+A target whose cells were not run (quick profile, kernel missing) is "n/a"."""
+from __future__ import annotations
+
+from .cases import ACTS
+
+
+def _index(doc: dict) -> dict:
+    return {(r["kernel"], r["suite"], r["label"], r["dtype"], r["threads"]): r for r in doc["results"]}
+
+
+def _fmt_s(s: float) -> str:
+    return f"{s * 1e6:.1f} us" if s < 1e-3 else f"{s * 1e3:.2f} ms" if s < 1 else f"{s:.2f} s"
+
+
+def evaluate(doc: dict) -> list[dict]:
+    idx = _index(doc)
+    threads = doc["threads"]
+    t_all, t_one = max(threads), min(threads)
+    cpp = doc.get("cpp_default") or "cpp (not built)"
+    out: list[dict] = []
+
+    def cell(kernel, suite, label, T, dtype="float32"):
+        r = idx.get((kernel, suite, label, dtype, T))
+        if r is None:
+            return None, f"{kernel} {label} T={T} not run in this profile"
+        if r["status"] != "ok":
+            return None, f"{kernel} {label} T={T}: {r['status']} ({r['reason']})"
+        return r, None
+
+    def add(issue, text, value, goal, measured, higher_is_better=True, why=None):
+        if why is not None:
+            out.append({"issue": issue, "target": text, "status": "n/a", "reason": why})
+            return
+        met = value >= goal if higher_is_better else value <= goal
+        out.append({"issue": issue, "target": text, "status": "met" if met else "missed",
+                    "value": value, "goal": goal, "measured": measured})
+
+    def ratio(issue, text, fast, slow, suite, label, T, goal, dtype="float32"):
+        """*fast*'s speed over *slow*'s (slow median / fast median) >= goal."""
+        a, why = cell(fast, suite, label, T, dtype)
+        b, why2 = cell(slow, suite, label, T, dtype)
+        why = why or why2
+        if why:
+            return add(issue, text, None, goal, None, why=why)
+        v = b["median_s"] / a["median_s"]
+        add(issue, text, v, goal, f"{v:.2f}x ({fast} {_fmt_s(a['median_s'])}, {slow} {_fmt_s(b['median_s'])})")
+
+    def latency(issue, text, kernel, suite, label, T, max_s):
+        a, why = cell(kernel, suite, label, T)
+        if why:
+            return add(issue, text, None, max_s, None, why=why)
+        add(issue, text, a["median_s"], max_s, f"{_fmt_s(a['median_s'])} median", higher_is_better=False)
+
+    for n in (1024, 2048, 4096):
+        for T in sorted({t_one, t_all}):
+            ratio(3, f"sgemm {n}^3 T={T}: cpp >= NumPy's OpenBLAS", cpp, "numpy-blas", "gemm", f"{n}^3", T, 1.0)
+        a, why = cell(cpp, "gemm", f"{n}^3", t_one)
+        if why is None and a.get("pct_peak") is None:
+            why = "peak not measured (no FMA probe)"
+        add(3, f"sgemm {n}^3 T={t_one}: cpp >= 90% of measured FMA peak",
+            None if why else a["pct_peak"], 90.0, None if why else f"{a['pct_peak']:.1f}% of peak", why=why)
+    ratio(3, f"layer (1024,1024,1024) sigmoid T={t_all}: cpp >= 1.2x numpy-textbook", cpp, "numpy-textbook",
+          "layer", "(1024,1024,1024) sigmoid", t_all, 1.2)
+    ratio(3, f"layer (1024,1024,1024) relu T={t_all}: cpp >= 1.1x numpy-textbook", cpp, "numpy-textbook",
+          "layer", "(1024,1024,1024) relu", t_all, 1.1)
+    for act in ACTS:
+        label = f"(64,784,128) {act}"
+        if any(k[2] == label for k in idx):
+            ratio(3, f"layer {label} T={t_all}: cpp >= 1.5x numpy-textbook", cpp, "numpy-textbook",
+                  "layer", label, t_all, 1.5)
+    mnist = "[784,128,10]"
+    latency(3, f"mlp {mnist} b=1 T={t_all}: cpp <= 5 us", cpp, "mlp", f"{mnist} b=1", t_all, 5e-6)
+    for peer in ("onnxruntime", "torch"):
+        ratio(3, f"mlp {mnist} b=1 T={t_all}: cpp faster than {peer}", cpp, peer, "mlp", f"{mnist} b=1",
+              t_all, 1.0)
+    ratio(3, f"mlp {mnist} b=64 T={t_all}: cpp >= 1.5x onnxruntime", cpp, "onnxruntime", "mlp",
+          f"{mnist} b=64", t_all, 1.5)
+    ratio(3, f"mlp {mnist} b=60000 T={t_all}: cpp >= 1.45x onnxruntime", cpp, "onnxruntime", "mlp",
+          f"{mnist} b=60000", t_all, 1.45)
+    ratio(3, f"mlp [1024,4096,4096,1024] b=256 T={t_all}: cpp >= 1.2x onnxruntime", cpp, "onnxruntime",
+          "mlp", "[1024,4096,4096,1024] b=256", t_all, 1.2)
+
+    ratio(4, f"sgemm 1024^3 T={t_all}: numba >= 0.5x cpp", "numba", cpp, "gemm", "1024^3", t_all, 0.5)
+    ratio(4, f"mlp {mnist} b=1024 T={t_all}: numba >= 0.5x cpp", "numba", cpp, "mlp", f"{mnist} b=1024",
+          t_all, 0.5)
+    for act in ACTS:
+        label = f"(64,784,128) {act}"
+        if any(k[2] == label for k in idx):
+            ratio(4, f"layer {label} T={t_all}: numba faster than numpy-textbook", "numba", "numpy-textbook",
+                  "layer", label, t_all, 1.0)
+    latency(4, f"mlp {mnist} b=1 T={t_all}: numba < 10 us", "numba", "mlp", f"{mnist} b=1", t_all, 10e-6)
+    return out
