@@ -153,11 +153,15 @@ def render_markdown(doc: dict) -> str:
     thread count, a column per kernel that ran (GFLOP/s for gemm, latency else)."""
     info = doc["kernels"]
     idx = {(r["suite"], r["label"], r["dtype"], r["threads"], r["kernel"]): r for r in doc["results"]}
-    kernels = [k for k in info if info[k]["status"] == "ok"]
+    cpp = doc.get("cpp_default")
+    kernels = [k for k in ("numpy-textbook", "numpy-blas", "numba", cpp, "torch", "onnxruntime")
+               if k and info.get(k, {}).get("status") == "ok"]
+    heads = [f"cpp ({k[len('cpp-'):]})" if k == cpp else k for k in kernels]
     m = doc["machine"]
     out = [f"pyfwd bench, {doc['created'][:10]}, {m.get('cpu_model')} ({m.get('cores')} cores), "
-           f"profile `{doc['profile']}`; gemm cells in GFLOP/s, others median latency; **bold** = best.", "",
-           "| case | T | " + " | ".join(kernels) + " |", "|---|---|" + "---|" * len(kernels)]
+           f"`python -m bench{' --quick' if doc['profile'] == 'quick' else ''}`: gemm cells in GFLOP/s, "
+           f"others median latency; **bold** = best; numpy-blas is the bare matmul (no bias/activation).", "",
+           "| case | threads | " + " | ".join(heads) + " |", "|---|---|" + "---:|" * len(kernels)]
     for suite, label, dtype in HEADLINE:
         for T in doc["threads"]:
             cells = {k: idx.get((suite, label, dtype, T, k)) for k in kernels}
