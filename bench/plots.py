@@ -13,6 +13,25 @@ def _pyplot():
     return plt
 
 
+def _plain_log(ax) -> None:
+    """Log y axis labelled 0.5, 2, 100 rather than 5x10^-1."""
+    from matplotlib.ticker import FuncFormatter
+
+    import math
+
+    from matplotlib.ticker import NullFormatter
+
+    ax.set_yscale("log")
+    fmt = FuncFormatter(lambda v, _: f"{v:g}")
+    ax.yaxis.set_major_formatter(fmt)
+    lo, hi = ax.get_ylim()
+    if math.log10(hi / lo) < 1.5:  # few decades: label the minor ticks too
+        ax.yaxis.set_minor_formatter(fmt)
+        ax.tick_params(axis="y", which="minor", labelsize=7)
+    else:
+        ax.yaxis.set_minor_formatter(NullFormatter())
+
+
 def _ok(doc, suite):
     return [r for r in doc["results"] if r["suite"] == suite and r["status"] == "ok"]
 
@@ -58,6 +77,7 @@ def plot_gemm(doc, path, plt) -> bool:
 
 
 def _bars(doc, rows, path, plt, value, ylabel, title, log=True) -> bool:
+    """A bar group per case label, a bar per kernel, a panel per thread count."""
     if not rows:
         return False
     threads = doc["threads"]
@@ -79,7 +99,7 @@ def _bars(doc, rows, path, plt, value, ylabel, title, log=True) -> bool:
         ax.set_xticks(range(len(labels)))
         ax.set_xticklabels(labels, rotation=20, ha="right", fontsize=8)
         if log:
-            ax.set_yscale("log")
+            _plain_log(ax)
         ax.set_ylabel(ylabel)
         ax.set_title(f"{title}, {T} thread(s)")
         ax.grid(alpha=0.3, axis="y")
@@ -96,9 +116,41 @@ def plot_mlp(doc, path, plt) -> bool:
 
 
 def plot_layer(doc, path, plt) -> bool:
-    rows = [r for r in _ok(doc, "layer") if r["kernel"] != "numpy-blas"]
-    return _bars(doc, rows, path, plt, lambda r: r.get("speedup_vs_baseline"),
-                 "speed-up vs numpy-textbook (log)", "layer: fused dense layer (higher is better)")
+    """Speed-up over numpy-textbook: a panel per shape and thread count, a bar
+    group per activation."""
+    rows = [r for r in _ok(doc, "layer") if r["kernel"] != "numpy-blas" and r.get("speedup_vs_baseline")]
+    if not rows:
+        return False
+    threads = doc["threads"]
+    shapes = list(dict.fromkeys(r["label"].split(" ")[0] for r in rows))
+    kernels = _kernels(rows)
+    fig, axes = plt.subplots(len(threads), len(shapes), figsize=(4.5 * len(shapes) + 1.5, 3.6 * len(threads)),
+                             squeeze=False)
+    width = 0.8 / max(1, len(kernels))
+    for i, T in enumerate(threads):
+        for j, shape in enumerate(shapes):
+            ax = axes[i][j]
+            sub = [r for r in rows if r["threads"] == T and r["label"].split(" ")[0] == shape]
+            acts = list(dict.fromkeys(r["label"].split(" ")[1] for r in sub))
+            for n, k in enumerate(kernels):
+                pts = [(x + (n - (len(kernels) - 1) / 2) * width, r["speedup_vs_baseline"])
+                       for x, act in enumerate(acts) for r in sub if r["kernel"] == k and r["label"].endswith(" " + act)]
+                if pts:
+                    ax.bar(*zip(*pts), width, label=k)
+            ax.axhline(1.0, color="k", lw=0.8)
+            ax.set_xticks(range(len(acts)))
+            ax.set_xticklabels(acts, rotation=30, ha="right", fontsize=8)
+            _plain_log(ax)
+            ax.set_title(f"{shape}, {T} thread(s)", fontsize=9)
+            ax.grid(alpha=0.3, axis="y")
+            if j == 0:
+                ax.set_ylabel("speed-up vs numpy-textbook")
+    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.suptitle("layer: one fused dense layer act(X @ W.T + b), (M,K,N); higher is better", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return True
 
 
 def make_plots(doc: dict, out_dir: str, stamp: str) -> tuple[dict, str | None]:
