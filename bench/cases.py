@@ -7,6 +7,7 @@ gate and the figures (FLOPs summed over layers) treat all three alike.
 """
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -84,7 +85,9 @@ class Profile:
     pause_s: float = 0.02      # let spinning worker threads of the last kernel go idle
     notes: tuple[str, ...] = field(default_factory=tuple)
 
-    def cases(self, suites=SUITES) -> list[Case]:
+    def cases(self, suites=SUITES, patterns=None) -> list[Case]:
+        """The profile's cases of *suites*, those whose label matches one of the
+        shell *patterns* when given."""
         out: list[Case] = []
         if "gemm" in suites:
             for dtype, sizes in self.gemm_squares.items():
@@ -97,6 +100,8 @@ class Profile:
         if "mlp" in suites:
             out += [Case("mlp", tuple(dims), tuple(acts), batch)
                     for dims, acts, batches in self.mlps for batch in batches]
+        if patterns:
+            out = [c for c in out if any(fnmatch.fnmatchcase(c.label, p) for p in patterns)]
         return out
 
 

@@ -36,6 +36,9 @@ def parser() -> argparse.ArgumentParser:
                    help="thread counts (default: 1 and all cores)")
     p.add_argument("--kernels", type=_csv, default=None, metavar="PATTERN[,..]",
                    help="kernels to run, shell patterns (e.g. 'cpp-*,numpy-blas'); default: all")
+    p.add_argument("--case", action="append", default=None, metavar="PATTERN", dest="cases",
+                   help="only cases whose label matches this shell pattern (repeatable), "
+                        "e.g. --case '4096^3' --case '*b=60000'")
     p.add_argument("--out", default=os.path.join("bench", "results"), metavar="DIR",
                    help="where the JSON, table and plots go (default: bench/results)")
     p.add_argument("--no-plots", action="store_true", help="don't write PNG plots")
@@ -60,10 +63,11 @@ def main(argv=None) -> int:
     if args.list:
         for k in discover(args.kernels):
             print(f"{k.name:<16} {'skipped: ' + k.reason if k.reason else k.description}")
-        for c in PROFILES[profile].cases(args.suite):
+        for c in PROFILES[profile].cases(args.suite, args.cases):
             print(f"{c.suite:<6} {c.label:<32} {c.dtype:<8} {c.flops / 1e9:9.4f} GFLOP")
         return 0
     cfg = Config(profile=profile, suites=tuple(args.suite), threads=args.threads, kernels=args.kernels,
+                 cases=tuple(args.cases) if args.cases else None,
                  compile_time=False if args.no_compile_time else None, progress=not args.no_progress)
     doc = run(cfg)
     files = report.write(doc, args.out, plots=not args.no_plots)

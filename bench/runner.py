@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -10,7 +11,7 @@ from datetime import datetime, timezone
 from . import machine
 from .cases import PROFILES, SUITES, Case, make_inputs
 from .gate import Reference
-from .kernels import Kernel, discover, select
+from .kernels import Kernel, PyfwdKernel, discover, select
 from .progress import Progress
 from .timing import measure
 
@@ -25,6 +26,7 @@ class Config:
     suites: tuple[str, ...] = SUITES
     threads: tuple[int, ...] | None = None       # default: 1 and all cores
     kernels: tuple[str, ...] | None = None       # fnmatch patterns; None: all
+    cases: tuple[str, ...] | None = None         # fnmatch patterns on case labels; None: all
     compile_time: bool | None = None             # default: the profile's
     progress: bool = True
     seed: int = 0
@@ -103,7 +105,7 @@ def run(cfg: Config) -> dict:
     kernels = discover(cfg.kernels)
     kernels += [k for k in cfg.extra_kernels if select([k.name], cfg.kernels)]
     default_cpp = next((k.name for k in kernels if getattr(k, "is_default", False)), None)
-    cases = prof.cases(cfg.suites)
+    cases = prof.cases(cfg.suites, cfg.cases)
     runnable = [k for k in kernels if k.reason is None]
 
     doc: dict = {
@@ -116,7 +118,7 @@ def run(cfg: Config) -> dict:
         "budget_s_per_cell": prof.budget_s,
         "machine": machine.machine_info(),
         "versions": machine.versions(),
-        "env": {k: __import__("os").environ.get(k) for k in machine.SLOW_BLAS_ENV},
+        "env": {k: os.environ.get(k) for k in machine.SLOW_BLAS_ENV},
         "warnings": warnings,
         "background_load_cores": load,
         "notes": notes,
@@ -129,7 +131,11 @@ def run(cfg: Config) -> dict:
                         + 1, enabled=cfg.progress)
 
     progress.step("peak probe")
-    doc["peak_gflops"] = machine.peak_gflops(threads, 0.02 if prof.name == "tiny" else 0.3)
+    if prof.name == "tiny" and not any(k.backend == "cpp" for k in runnable if isinstance(k, PyfwdKernel)):
+        doc["peak_gflops"] = {"available": False, "reason": "not probed (tiny run without cpp kernels)"}
+    else:  # the probe lives in the C++ core: measured even when only other kernels run
+        doc["peak_gflops"] = machine.peak_gflops(threads, 0.02 if prof.name == "tiny" else 0.3)
+    doc["peak_gflops"]["isa"] = default_cpp  # the probe runs the active (default) ISA's FMA loop
     if not doc["peak_gflops"]["available"]:
         notes.append("% of peak: n/a (" + doc["peak_gflops"]["reason"] + ")")
     doc["numba_compile"] = {"status": "not measured (profile or --no-compile-time)"}

@@ -197,3 +197,24 @@ def test_runs_without_the_optional_peers(tmp_path):
         assert f"{peer}: skipped (" in p.stdout
     assert any("plots skipped: matplotlib not importable" in n for n in doc["notes"])
     assert not list(tmp_path.glob("*.png"))
+
+
+def test_targets_compare_the_right_cells():
+    from bench.targets import evaluate
+
+    def row(kernel, suite, label, T, median):
+        return {"kernel": kernel, "suite": suite, "label": label, "dtype": "float32", "threads": T,
+                "status": "ok", "reason": None, "median_s": median, "pct_peak": 95.0}
+
+    doc = {"threads": [1, 2], "cpp_default": "cpp-avx512", "results": [
+        row("cpp-avx512", "gemm", "1024^3", 1, 1.0), row("numpy-blas", "gemm", "1024^3", 1, 1.1),
+        row("cpp-avx512", "gemm", "1024^3", 2, 1.0), row("numpy-blas", "gemm", "1024^3", 2, 0.9),
+        row("cpp-avx512", "mlp", "[784,128,10] b=1", 2, 6e-6),
+    ]}
+    got = {t["target"]: t for t in evaluate(doc)}
+    assert got["sgemm 1024^3 T=1: cpp >= NumPy's OpenBLAS"]["status"] == "met"
+    assert got["sgemm 1024^3 T=2: cpp >= NumPy's OpenBLAS"]["status"] == "missed"
+    assert got["sgemm 1024^3 T=2: cpp >= NumPy's OpenBLAS"]["value"] == pytest.approx(0.9)
+    assert got["sgemm 1024^3 T=1: cpp >= 90% of measured FMA peak"]["status"] == "met"
+    assert got["mlp [784,128,10] b=1 T=2: cpp <= 5 us"]["status"] == "missed"
+    assert got["sgemm 4096^3 T=1: cpp >= NumPy's OpenBLAS"]["status"] == "n/a"
