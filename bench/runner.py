@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import faulthandler
 import os
 import sys
 import time
@@ -16,6 +17,8 @@ from .progress import Progress
 from .timing import measure
 
 SCHEMA = "pyfwd-bench/1"
+#: Seconds after which a cell still running dumps every thread's stack to stderr.
+WATCHDOG_S = 300
 #: The kernel each suite's speed-ups are relative to: what a user gets without pyfwd.
 BASELINE = {"gemm": "numpy-blas", "layer": "numpy-textbook", "mlp": "numpy-textbook"}
 
@@ -198,8 +201,10 @@ def _cell(k: Kernel, case: Case, data, ref: Reference, T: int, prof, predictor: 
         row.update(status="skipped", reason=why)
         return row
     fn = None
-    k.enter()
+    # A kernel that hangs would stall the run silently: after a while, print where.
+    faulthandler.dump_traceback_later(WATCHDOG_S, exit=False)
     try:
+        k.enter()
         fn = k.prepare(case, data)
         t0 = time.perf_counter()
         y = fn()
@@ -218,6 +223,7 @@ def _cell(k: Kernel, case: Case, data, ref: Reference, T: int, prof, predictor: 
     except Exception as exc:  # a kernel that raises is as wrong as one that lies
         row.update(status="FAILED", reason=f"raised {type(exc).__name__}: {exc}")
     finally:
+        faulthandler.cancel_dump_traceback_later()
         k.exit()
         del fn
         if T > 1 and prof.pause_s:  # let this kernel's spinning workers go idle
