@@ -65,6 +65,11 @@ def render_table(doc: dict) -> str:
     lines.append(f"pyfwd bench ({doc['profile']}) {doc['created']}  {m.get('cpu_model')}, "
                  f"{m.get('cores')} cores; pyfwd {doc['versions'].get('pyfwd')}, "
                  f"numpy {doc['versions'].get('numpy')}")
+    blas = [b for b in doc["versions"].get("numpy_blas", []) if "internal_api" in b]
+    if blas:
+        lines.append("numpy BLAS: " + ", ".join(
+            f"{b['internal_api']} {b.get('version')} ({b.get('architecture')} kernels, "
+            f"{b.get('threading_layer')})" for b in blas))
     peak = doc.get("peak_gflops", {})
     if peak.get("available"):
         lines.append("measured FMA peak (float32 GFLOP/s): " + ", ".join(
