@@ -188,3 +188,18 @@ def load_warning(load: float | None) -> str | None:
         return (f"other processes kept {load:.1f} core(s) busy when the run started: figures with "
                 f"threads > 1 are unreliable on a shared machine; rerun when it is idle")
     return None
+
+
+def peak_warning(peak: dict, threads: list[int]) -> str | None:
+    """The FMA probe scales linearly with threads on idle cores; a shortfall means
+    another process held a core while it ran (so % of peak reads too high)."""
+    one = peak.get("1", {}).get("float32")
+    if not one:
+        return None
+    low = [t for t in threads if str(t) in peak and t <= cores()
+           and peak[str(t)]["float32"] < 0.8 * t * one]
+    if low:
+        return (f"the FMA peak probe at {', '.join(map(str, low))} thread(s) is below "
+                f"{0.8:.0%} of threads x the 1-thread peak: cores were busy while it ran; "
+                f"% of peak at those thread counts reads too high")
+    return None

@@ -141,6 +141,11 @@ def run(cfg: Config) -> dict:
     doc["peak_gflops"]["isa"] = default_cpp  # the probe runs the active (default) ISA's FMA loop
     if not doc["peak_gflops"]["available"]:
         notes.append("% of peak: n/a (" + doc["peak_gflops"]["reason"] + ")")
+    else:
+        w = machine.peak_warning(doc["peak_gflops"], threads)
+        if w:
+            warnings.append(w)
+            print(f"bench: WARNING: {w}", file=sys.stderr)
     doc["numba_compile"] = {"status": "not measured (profile or --no-compile-time)"}
     if compile_time and any(k.name == "numba" for k in kernels):
         progress.note("numba first-call compile time (fresh subprocesses)")
