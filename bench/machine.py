@@ -162,30 +162,55 @@ def numba_compile_time(timeout_s: float = 300.0) -> dict:
     return out
 
 
+def _busy_s() -> float:
+    """CPU seconds all processes spent busy since boot (/proc/stat)."""
+    with open("/proc/stat") as f:
+        vals = [int(v) for v in f.readline().split()[1:]]
+    idle = vals[3] + (vals[4] if len(vals) > 4 else 0)
+    return (sum(vals) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+class OtherLoad:
+    """Cores kept busy by other processes over a stretch of time: the machine's
+    busy CPU time minus this process's (and its waited-for children's)."""
+
+    def __init__(self) -> None:
+        import time
+
+        self._t = time.perf_counter
+        try:
+            self.start = (self._t(), _busy_s(), self._own())
+        except (OSError, ValueError, IndexError):
+            self.start = None
+
+    @staticmethod
+    def _own() -> float:
+        t = os.times()
+        return t.user + t.system + t.children_user + t.children_system
+
+    def cores(self) -> float | None:
+        if self.start is None:
+            return None
+        w0, b0, o0 = self.start
+        wall = self._t() - w0
+        other = (_busy_s() - b0) - (self._own() - o0)
+        return max(0.0, other / wall) if wall > 0 else None
+
+
 def background_load(seconds: float = 0.3) -> float | None:
-    """Cores kept busy by *other* processes, measured from /proc/stat while this
-    one sleeps. On a 2-core machine, any of it wrecks the all-cores figures (a
-    parallel kernel waits at each barrier for a thread that lost its core)."""
+    """Cores kept busy by *other* processes while this one sleeps *seconds*. On a
+    2-core machine any of it wrecks the all-cores figures (a parallel kernel waits
+    at each barrier for a thread that lost its core)."""
     import time
 
-    def busy_total():
-        with open("/proc/stat") as f:
-            vals = [int(v) for v in f.readline().split()[1:]]
-        idle = vals[3] + (vals[4] if len(vals) > 4 else 0)
-        return sum(vals) - idle, sum(vals)
-
-    try:
-        b0, t0 = busy_total()
-        time.sleep(seconds)
-        b1, t1 = busy_total()
-    except (OSError, ValueError, IndexError):
-        return None
-    return cores() * (b1 - b0) / max(t1 - t0, 1)
+    meter = OtherLoad()
+    time.sleep(seconds)
+    return meter.cores()
 
 
-def load_warning(load: float | None) -> str | None:
+def load_warning(load: float | None, when: str = "when the run started") -> str | None:
     if load is not None and load > 0.25:
-        return (f"other processes kept {load:.1f} core(s) busy when the run started: figures with "
+        return (f"other processes kept {load:.1f} core(s) busy {when}: figures with "
                 f"threads > 1 are unreliable on a shared machine; rerun when it is idle")
     return None
 

@@ -164,6 +164,7 @@ def run(cfg: Config) -> dict:
 
     results: list[dict] = []
     predictor = _Predictor(prof.max_call_s)
+    meter = machine.OtherLoad()
     saved_threads = pyfwd.get_num_threads()
     try:
         for case in cases:
@@ -180,6 +181,11 @@ def run(cfg: Config) -> dict:
     finally:
         pyfwd.set_num_threads(saved_threads)
         progress.done()
+    doc["background_load_cores_during_run"] = load = meter.cores()
+    w = machine.load_warning(load, "on average during the run")
+    if w:
+        warnings.append(w)
+        print(f"bench: WARNING: {w}", file=sys.stderr)
     _speedups(results)
     doc["results"] = results
     from .targets import evaluate
