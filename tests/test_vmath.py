@@ -154,9 +154,13 @@ def _ulp_error(y: np.ndarray, ref: np.ndarray, dtype) -> np.ndarray:
     yy = y.astype(ref.dtype)
     yy = np.where(np.isinf(yy), np.sign(yy) * big, yy)
     rr = np.clip(ref, -big, big)
-    e = np.frexp(np.abs(rr))[1].astype(np.int64)
-    e = np.where(rr == 0, emin, np.maximum(e - 1, emin))
-    ulp = np.ldexp(ref.dtype.type(1), e - (p - 1))
+    if ref.dtype == np.float64:  # exponent from the bits: ~5x faster than frexp/ldexp
+        e = np.maximum((np.abs(rr).view(np.int64) >> 52) - 1023, emin)  # 0, subnormal: emin
+        ulp = ((e - (p - 1) + 1023) << 52).view(np.float64)
+    else:
+        e = np.frexp(np.abs(rr))[1].astype(np.int64)
+        e = np.where(rr == 0, emin, np.maximum(e - 1, emin))
+        ulp = np.ldexp(ref.dtype.type(1), e - (p - 1))
     return (np.abs(yy - rr) / ulp).astype(np.float64)
 
 
