@@ -71,14 +71,16 @@ def test_dense_every_activation(isa, dtype, act, rng):
 def test_block_edges(isa, dtype, rng):
     """M, N, K at each block size -1, 0, +1 of the active bundle (every edge tile)."""
     bl = blocks(dtype)
-    MR, NR, MC, KC, NC = bl["MR"], bl["NR"], bl["MC"], bl["KC"], bl["NC"]
+    MR, NR, MC, KC, NC, MW, NW = (bl[k] for k in ("MR", "NR", "MC", "KC", "NC", "MW", "NW"))
     shapes = []
     for d in (-1, 0, 1):
         shapes += [(MR + d, 7, NR + d), (2 * MR + d, 3, 2 * NR + d), (MC + d, 5, 3),
-                   (3, KC + d, 5), (MR + 1, 2 * KC + d, NR + 1), (2, 3, NC + d)]
+                   (3, KC + d, 5), (MR + 1, 2 * KC + d, NR + 1), (2, 3, NC + d),
+                   (MW, 9, NW + d), (MW + 1, 9, NW + d), (1, 11, 2 * NW + d)]
     for M, K, N in shapes:
         X, W, b = data(rng, M, K, N, dtype)
         check_dense(X, W, b, "relu")
+        check_dense(np.asfortranarray(X), W, b, "linear")  # packed A (C order reads A in place)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -288,3 +290,13 @@ def test_fork_after_parallel_call(threads, rng):
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
     assert np.array_equal(net.forward(X, backend="cpp"), y)
+
+
+def test_thread_count_changes_quickly(threads, rng):
+    """Resizing the pool right after creating it (a worker not yet running when the
+    stop is published) must neither hang nor lose work."""
+    X, W, b = data(rng, 200, 64, 96, np.float32)
+    ref = pyfwd.dense(X, W, b, "relu", backend="cpp")
+    for n in (2, 1, 3, 1, 2, 2, 4, 1) * 5:
+        pyfwd.set_num_threads(n)
+        assert pyfwd.dense(X, W, b, "relu", backend="cpp").tobytes() == ref.tobytes()

@@ -12,6 +12,8 @@ namespace {
 constexpr double kSerialFlops = 1.5e6;
 // Each extra thread needs at least this much work.
 constexpr double kFlopsPerThread = 1.0e6;
+// Widest output for which A is read in place instead of packed (see gemm_part).
+constexpr int64_t kDirectMaxN = 512;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -112,7 +114,13 @@ void gemm_part(const KernelBundle<T>& kb, int64_t K, const T* A, int64_t rsa, in
     // Depends on K and the bundle only, so every thread count sums in the same order.
     const int64_t kblocks = std::max<int64_t>(1, ceil_div(K, kb.KC));
     const int64_t KC = std::min<int64_t>(kb.KC, ceil_div(ceil_div(K, kblocks), 8) * 8);
-    T* Ap = a_pack_buffer<T>().ensure(static_cast<std::size_t>(MC * std::max<int64_t>(KC, 1)));
+    // A with contiguous rows is read in place when N is small (the "sup" path): packing
+    // costs one store per A element, as much as the N/16 FMAs it feeds when N is ~128.
+    // For wide outputs the packed, contiguous A slivers win (measured: 2048^3 runs
+    // ~25% slower unpacked: 14 row streams instead of one).
+    const bool direct = csa == 1 && rsa != 0 && N <= kDirectMaxN;
+    T* Ap = direct ? nullptr : a_pack_buffer<T>().ensure(static_cast<std::size_t>(MC * std::max<int64_t>(KC, 1)));
+    const int64_t bstride = std::max<int64_t>(K, 1) * NR;  // between W slivers
     const bool softmax_here = ep.act == ACT_SOFTMAX && p.n0 == 0 && p.n1 == N;
     for (int64_t jc = p.n0; jc < p.n1; jc += NC) {
         const int64_t nc = std::min(NC, p.n1 - jc);
@@ -123,18 +131,22 @@ void gemm_part(const KernelBundle<T>& kb, int64_t K, const T* A, int64_t rsa, in
             const int flags = (pc == 0 ? UKR_FIRST : 0) | (last_k ? UKR_LAST : 0);
             for (int64_t ic = p.m0; ic < p.m1; ic += MC) {
                 const int64_t mc = std::min(MC, p.m1 - ic);
-                pack_a(A + ic * rsa + pc * csa, rsa, csa, mc, kc, MR, Ap);
-                for (int64_t jr = 0; jr < nc; jr += NR) {
+                if (!direct) pack_a(A + ic * rsa + pc * csa, rsa, csa, mc, kc, MR, Ap);
+                // 1..MW rows: wide tiles over several slivers (latency, not FMA, bound)
+                const int64_t step = mc <= kb.MW ? kb.NW : NR;
+                for (int64_t jr = 0; jr < nc; jr += step) {
                     const int64_t col = jc + jr;
-                    const T* Bs = Bp + (col / NR) * K * NR + pc * NR;
+                    const T* Bs = Bp + (col / NR) * bstride + pc * NR;
                     const T* bias = ep.bias != nullptr ? ep.bias + col : nullptr;
-                    const int n = static_cast<int>(std::min<int64_t>(NR, nc - jr));
+                    const int n = static_cast<int>(std::min<int64_t>(step, nc - jr));
                     T* Cc = C + ic * ldc + col;
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         const int m = static_cast<int>(std::min<int64_t>(MR, mc - ir));
                         if (ir + MR < mc)  // the next tile's C rows: hide their cache misses
                             prefetch_tile(Cc + (ir + MR) * ldc, ldc, std::min<int64_t>(MR, mc - ir - MR), n);
-                        kb.ukr(kc, Ap + ir * kc, Bs, Cc + ir * ldc, ldc, m, n, bias, ep.act, ep.alpha, flags);
+                        const T* At = direct ? A + (ic + ir) * rsa + pc : Ap + ir * kc;
+                        kb.ukr(m, kc, At, direct ? rsa : 0, Bs, bstride, Cc + ir * ldc, ldc, n, bias, ep.act, ep.alpha,
+                               flags);
                     }
                 }
                 // Rows ic..ic+mc are final once the last K and N blocks are done:

@@ -16,6 +16,8 @@ py::dict bundle_dict(const KernelBundle<T>& kb) {
     d["ukr"] = kb.ukr_name;
     d["MR"] = kb.MR;
     d["NR"] = kb.NR;
+    d["MW"] = kb.MW;
+    d["NW"] = kb.NW;
     d["MC"] = kb.MC;
     d["KC"] = kb.KC;
     d["NC"] = kb.NC;

@@ -45,7 +45,10 @@ void ThreadPool::start_workers(int n) {
     stop_ = false;
     nthreads_.store(n, std::memory_order_relaxed);
     workers_.reserve(static_cast<size_t>(n - 1));
-    for (int i = 1; i < n; ++i) workers_.emplace_back(&ThreadPool::worker_loop, this, i);
+    // The generation a worker starts from is read here, not in the new thread: a stop
+    // (or job) published before the thread first runs must still be seen as new.
+    const uint64_t gen = gen_.load(std::memory_order_acquire);
+    for (int i = 1; i < n; ++i) workers_.emplace_back(&ThreadPool::worker_loop, this, gen);
 }
 
 void ThreadPool::stop_workers() {
@@ -76,8 +79,7 @@ void ThreadPool::work(TaskFn fn, void* ctx, int ntasks) {
     }
 }
 
-void ThreadPool::worker_loop(int /*id*/) {
-    uint64_t seen = gen_.load(std::memory_order_acquire);
+void ThreadPool::worker_loop(uint64_t seen) {
     for (;;) {
         // spin a little, then sleep on the condition variable
         auto t0 = std::chrono::steady_clock::now();

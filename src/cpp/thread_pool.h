@@ -36,7 +36,7 @@ private:
     void run_impl(int ntasks, TaskFn fn, void* ctx);
     void start_workers(int n);
     void stop_workers();
-    void worker_loop(int id);
+    void worker_loop(uint64_t start_gen);
     void work(TaskFn fn, void* ctx, int ntasks);
 
     std::atomic<int> nthreads_{1};

@@ -15,12 +15,14 @@ enum UkrFlags : int {
     UKR_LAST = 2,   // last K block: apply the elementwise activation before the store
 };
 
-// C[0:m, 0:n] (row stride ldc) = (FIRST ? bias : C) + Ap(kc x MR sliver) * Bp(kc x NR sliver),
-// then the elementwise epilogue if LAST. Ap: Ap[k*MR + i]; Bp: Bp[k*NR + j] (zero padded).
-// `bias` points at the tile's first column. 1 <= m <= MR, 1 <= n <= NR.
+// C[0:m, 0:n] (row stride ldc) = (FIRST ? bias : C) + A(m x kc) * B(kc x n), then the
+// elementwise epilogue if LAST. A is packed (lda == 0: A[k*MR + i]) or read in place
+// (lda > 0: row i at A + i*lda, k contiguous). B is the packed W: Bp[k*NR + j] within a
+// sliver, slivers bstride apart (zero padded). `bias` points at the tile's first column.
+// 1 <= m <= MR; 1 <= n <= NR, or <= NW when m <= MW (the small-M wide tiles).
 template <typename T>
-using UkrFn = void (*)(int64_t kc, const T* Ap, const T* Bp, T* C, int64_t ldc, int m, int n,
-                       const T* bias, int act, T alpha, int flags);
+using UkrFn = void (*)(int m, int64_t kc, const T* A, int64_t lda, const T* Bp, int64_t bstride, T* C,
+                       int64_t ldc, int n, const T* bias, int act, T alpha, int flags);
 
 // Row passes (vector math, owned by the vmath files): elementwise activation in place,
 // softmax of one row in place.
@@ -38,6 +40,7 @@ struct KernelBundle {
     ActInplaceFn<T> act_inplace = nullptr;
     SoftmaxRowFn<T> softmax_row = nullptr;
     int MR = 0, NR = 0;    // register tile
+    int MW = 0, NW = 0;    // small-M tiles: up to MW rows get up to NW (multiple of NR) columns
     int MC = 0, KC = 0, NC = 0;  // cache blocks (multiples of MR / - / NR)
 };
 

@@ -18,19 +18,27 @@ typename VT::V vec_act(typename VT::V z, int code) {
 #endif
 
 // One tile of M rows (1..MR) and NV vectors of columns (the last maybe partial).
+// A is packed (DIRECT false: element (i, k) at A[k*MR + i]) or read in place
+// (DIRECT true: rows lda apart, k contiguous; the "sup" path, no packing). The NV
+// vectors may span several NR-wide W slivers, `bstride` apart (the small-M "wide"
+// tiles: enough independent accumulators to hide the FMA latency with 1-2 rows).
+// Every element is summed in the same order (bias, then k = 0, 1, ...) whatever the
+// instance, so results do not depend on the tiling, the path or the thread count.
 // Never reads C on the FIRST K block (fresh output may hold NaN garbage).
-template <class VT, int MR, int NR, int M, int NV>
-void ukr_tile(int64_t kc, const typename VT::T* __restrict Ap, const typename VT::T* __restrict Bp,
-              typename VT::T* __restrict C, int64_t ldc, int n, const typename VT::T* bias, int act,
-              typename VT::T alpha, int flags) {
+template <class VT, int MR, int NR, int M, int NV, bool DIRECT>
+void ukr_tile(int64_t kc, const typename VT::T* __restrict A, int64_t lda, const typename VT::T* __restrict Bp,
+              int64_t bstride, typename VT::T* __restrict C, int64_t ldc, int n, const typename VT::T* bias,
+              int act, typename VT::T alpha, int flags) {
+    using T = typename VT::T;
     using V = typename VT::V;
     constexpr int W = VT::W;
-    static_assert(NV * W <= NR && M <= MR, "tile larger than the bundle's MR x NR");
-    // lanes of vector j that are inside the output (the last one may be partial)
+    constexpr int VPS = NR / W;  // vectors per sliver
+    static_assert(M <= MR, "tile taller than the bundle's MR");
+    // lanes of the last vector that are inside the output
     const int last_lanes = n - (NV - 1) * W;  // 1..W
     V acc[M][NV];
     if (flags & UKR_FIRST) {
-#pragma GCC unroll 8
+#pragma GCC unroll 16
         for (int j = 0; j < NV; ++j) {
             V b = VT::zero();
             if (bias != nullptr)
@@ -41,23 +49,27 @@ void ukr_tile(int64_t kc, const typename VT::T* __restrict Ap, const typename VT
     } else {
 #pragma GCC unroll 16
         for (int i = 0; i < M; ++i)
-#pragma GCC unroll 8
+#pragma GCC unroll 16
             for (int j = 0; j < NV; ++j)
                 acc[i][j] = (j < NV - 1 || last_lanes == W) ? VT::load(C + i * ldc + j * W)
                                                            : VT::load_n(C + i * ldc + j * W, last_lanes);
     }
+    const T* arow[DIRECT ? M : 1];
+    if constexpr (DIRECT) {
+        for (int i = 0; i < M; ++i) arow[i] = A + i * lda;
+    }
 #pragma GCC unroll 2
     for (int64_t k = 0; k < kc; ++k) {
         V b[NV];
-#pragma GCC unroll 8
-        for (int j = 0; j < NV; ++j) b[j] = VT::load(Bp + j * W);
+#pragma GCC unroll 16
+        for (int j = 0; j < NV; ++j) b[j] = VT::load(Bp + (j / VPS) * bstride + (j % VPS) * W);
 #pragma GCC unroll 16
         for (int i = 0; i < M; ++i) {
-            const V a = VT::bcast(Ap + i);
-#pragma GCC unroll 8
+            const V a = DIRECT ? VT::bcast(arow[i] + k) : VT::bcast(A + i);
+#pragma GCC unroll 16
             for (int j = 0; j < NV; ++j) acc[i][j] = VT::fma(a, b[j], acc[i][j]);
         }
-        Ap += MR;
+        if constexpr (!DIRECT) A += MR;
         Bp += NR;
     }
     if (flags & UKR_LAST) {
@@ -68,13 +80,13 @@ void ukr_tile(int64_t kc, const typename VT::T* __restrict Ap, const typename VT
             case ACT_RELU:
 #pragma GCC unroll 16
                 for (int i = 0; i < M; ++i)
-#pragma GCC unroll 8
+#pragma GCC unroll 16
                     for (int j = 0; j < NV; ++j) acc[i][j] = VT::relu(acc[i][j]);
                 break;
             case ACT_LEAKY_RELU:
 #pragma GCC unroll 16
                 for (int i = 0; i < M; ++i)
-#pragma GCC unroll 8
+#pragma GCC unroll 16
                     for (int j = 0; j < NV; ++j) acc[i][j] = VT::leaky(acc[i][j], alpha);
                 break;
             default:  // transcendental: vector math on the register tile
@@ -85,7 +97,7 @@ void ukr_tile(int64_t kc, const typename VT::T* __restrict Ap, const typename VT
     }
 #pragma GCC unroll 16
     for (int i = 0; i < M; ++i)
-#pragma GCC unroll 8
+#pragma GCC unroll 16
         for (int j = 0; j < NV; ++j) {
             if (j < NV - 1 || last_lanes == W)
                 VT::store(C + i * ldc + j * W, acc[i][j]);
@@ -94,42 +106,48 @@ void ukr_tile(int64_t kc, const typename VT::T* __restrict Ap, const typename VT
         }
 }
 
-// Picks the instance for (m rows, ceil(n / W) vectors) by a short chain of compares.
-template <class VT, int MR, int NR, int M, int NV>
-inline void ukr_by_nv(int nv, int64_t kc, const typename VT::T* Ap, const typename VT::T* Bp,
-                      typename VT::T* C, int64_t ldc, int n, const typename VT::T* bias, int act,
-                      typename VT::T alpha, int flags) {
+#define PYFWD_UKR_ARGS                                                                                       \
+    int64_t kc, const typename VT::T *A, int64_t lda, const typename VT::T *Bp, int64_t bstride,             \
+        typename VT::T *C, int64_t ldc, int n, const typename VT::T *bias, int act, typename VT::T alpha, int flags
+#define PYFWD_UKR_PASS kc, A, lda, Bp, bstride, C, ldc, n, bias, act, alpha, flags
+
+// Picks the instance for (m rows, nv = ceil(n / W) vectors) by a short chain of compares.
+template <class VT, int MR, int NR, int M, int NV, bool DIRECT>
+inline void ukr_by_nv(int nv, PYFWD_UKR_ARGS) {
     if constexpr (NV > 1) {
         if (nv < NV) {
-            ukr_by_nv<VT, MR, NR, M, NV - 1>(nv, kc, Ap, Bp, C, ldc, n, bias, act, alpha, flags);
+            ukr_by_nv<VT, MR, NR, M, NV - 1, DIRECT>(nv, PYFWD_UKR_PASS);
             return;
         }
     }
-    ukr_tile<VT, MR, NR, M, NV>(kc, Ap, Bp, C, ldc, n, bias, act, alpha, flags);
+    ukr_tile<VT, MR, NR, M, NV, DIRECT>(PYFWD_UKR_PASS);
 }
 
-template <class VT, int MR, int NR, int M>
-inline void ukr_by_m(int m, int64_t kc, const typename VT::T* Ap, const typename VT::T* Bp,
-                     typename VT::T* C, int64_t ldc, int n, const typename VT::T* bias, int act,
-                     typename VT::T alpha, int flags) {
+// Rows up to MW get tiles up to SW slivers wide; taller ones one sliver.
+template <class VT, int MR, int NR, int MW, int SW, int M, bool DIRECT>
+inline void ukr_by_m(int m, PYFWD_UKR_ARGS) {
     if constexpr (M > 1) {
         if (m < M) {
-            ukr_by_m<VT, MR, NR, M - 1>(m, kc, Ap, Bp, C, ldc, n, bias, act, alpha, flags);
+            ukr_by_m<VT, MR, NR, MW, SW, M - 1, DIRECT>(m, PYFWD_UKR_PASS);
             return;
         }
     }
+    constexpr int NVMAX = (M <= MW ? SW : 1) * (NR / VT::W);
     const int nv = (n + VT::W - 1) / VT::W;
-    ukr_by_nv<VT, MR, NR, M, NR / VT::W>(nv, kc, Ap, Bp, C, ldc, n, bias, act, alpha, flags);
+    ukr_by_nv<VT, MR, NR, M, NVMAX, DIRECT>(nv, PYFWD_UKR_PASS);
 }
 
-// The entry point with the UkrFn signature (edge tiles handled inside: m < MR rows use a
-// smaller instance, n < NR columns use masked loads/stores of the last vector).
-template <class VT, int MR, int NR>
-void ukr_entry(int64_t kc, const typename VT::T* Ap, const typename VT::T* Bp, typename VT::T* C,
-               int64_t ldc, int m, int n, const typename VT::T* bias, int act, typename VT::T alpha,
-               int flags) {
-    ukr_by_m<VT, MR, NR, MR>(m, kc, Ap, Bp, C, ldc, n, bias, act, alpha, flags);
+// The entry point with the UkrFn signature (edge tiles inside: m < MR rows use a smaller
+// instance, a partial last vector uses masked loads/stores). lda == 0: A is packed.
+template <class VT, int MR, int NR, int MW, int SW>
+void ukr_entry(int m, PYFWD_UKR_ARGS) {
+    if (lda == 0)
+        ukr_by_m<VT, MR, NR, MW, SW, MR, false>(m, PYFWD_UKR_PASS);
+    else
+        ukr_by_m<VT, MR, NR, MW, SW, MR, true>(m, PYFWD_UKR_PASS);
 }
+#undef PYFWD_UKR_ARGS
+#undef PYFWD_UKR_PASS
 
 // FMA throughput probe: 12 independent accumulator chains (more than FMA latency x
 // ports) of a*x+b per round; returns the flops done. The result goes to *sink so the

@@ -74,14 +74,14 @@ struct F64 {
 //  KC = 384: B sliver 384 x 16 x 4 B = 24 KB, inside a 32 KB L1 with an A sliver (9 KB).
 //  MC = 6*16 = 96: A block 96 x 384 x 4 B = 144 KB, fits a 256 KB L2 (the smallest).
 //  f64 6x8: same register budget and bytes per sliver (8 x 8 B): same KC, MC = 6*8 = 48.
-void sgemm_ukr_avx2_6x16(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, int m, int n,
-                         const float* bias, int act, float alpha, int flags) {
-    ukr_entry<F32, 6, 16>(kc, Ap, Bp, C, ldc, m, n, bias, act, alpha, flags);
+void sgemm_ukr_avx2_6x16(int m, int64_t kc, const float* A, int64_t lda, const float* Bp, int64_t bstride, float* C,
+                         int64_t ldc, int n, const float* bias, int act, float alpha, int flags) {
+    ukr_entry<F32, 6, 16, 1, 3>(m, kc, A, lda, Bp, bstride, C, ldc, n, bias, act, alpha, flags);
 }
 
-void dgemm_ukr_avx2_6x8(int64_t kc, const double* Ap, const double* Bp, double* C, int64_t ldc, int m, int n,
-                        const double* bias, int act, double alpha, int flags) {
-    ukr_entry<F64, 6, 8>(kc, Ap, Bp, C, ldc, m, n, bias, act, alpha, flags);
+void dgemm_ukr_avx2_6x8(int m, int64_t kc, const double* A, int64_t lda, const double* Bp, int64_t bstride, double* C,
+                        int64_t ldc, int n, const double* bias, int act, double alpha, int flags) {
+    ukr_entry<F64, 6, 8, 1, 3>(m, kc, A, lda, Bp, bstride, C, ldc, n, bias, act, alpha, flags);
 }
 
 double fma_probe(int64_t iters, float* sink) { return fma_probe_impl<F32>(iters, sink); }
@@ -89,9 +89,11 @@ double fma_probe(int64_t iters, float* sink) { return fma_probe_impl<F32>(iters,
 void fill_bundle(KernelBundle<float>& f32, KernelBundle<double>& f64) {
     f32.ukr_name = "sgemm_ukr_avx2_6x16";
     f32.ukr = &sgemm_ukr_avx2_6x16;
+    f32.MW = 1; f32.NW = 3 * 16;
     f32.MR = 6; f32.NR = 16; f32.MC = 6 * 16; f32.KC = 384; f32.NC = 4096;
     f64.ukr_name = "dgemm_ukr_avx2_6x8";
     f64.ukr = &dgemm_ukr_avx2_6x8;
+    f64.MW = 1; f64.NW = 3 * 8;
     f64.MR = 6; f64.NR = 8; f64.MC = 6 * 8; f64.KC = 384; f64.NC = 4096;
 }
 

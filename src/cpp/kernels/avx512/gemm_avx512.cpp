@@ -79,14 +79,14 @@ struct F64 {
 //    much of it one A block meets before the next).
 //  f64 14x16: the same register budget with 8 lanes, and the same bytes per sliver
 //    (16 x 8 B = 32 x 4 B), so the same KC and MC.
-void sgemm_ukr_avx512_14x32(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, int m,
-                            int n, const float* bias, int act, float alpha, int flags) {
-    ukr_entry<F32, 14, 32>(kc, Ap, Bp, C, ldc, m, n, bias, act, alpha, flags);
+void sgemm_ukr_avx512_14x32(int m, int64_t kc, const float* A, int64_t lda, const float* Bp, int64_t bstride, float* C,
+                            int64_t ldc, int n, const float* bias, int act, float alpha, int flags) {
+    ukr_entry<F32, 14, 32, 2, 4>(m, kc, A, lda, Bp, bstride, C, ldc, n, bias, act, alpha, flags);
 }
 
-void dgemm_ukr_avx512_14x16(int64_t kc, const double* Ap, const double* Bp, double* C, int64_t ldc, int m,
-                            int n, const double* bias, int act, double alpha, int flags) {
-    ukr_entry<F64, 14, 16>(kc, Ap, Bp, C, ldc, m, n, bias, act, alpha, flags);
+void dgemm_ukr_avx512_14x16(int m, int64_t kc, const double* A, int64_t lda, const double* Bp, int64_t bstride, double* C,
+                            int64_t ldc, int n, const double* bias, int act, double alpha, int flags) {
+    ukr_entry<F64, 14, 16, 2, 4>(m, kc, A, lda, Bp, bstride, C, ldc, n, bias, act, alpha, flags);
 }
 
 double fma_probe(int64_t iters, float* sink) { return fma_probe_impl<F32>(iters, sink); }
@@ -94,9 +94,11 @@ double fma_probe(int64_t iters, float* sink) { return fma_probe_impl<F32>(iters,
 void fill_bundle(KernelBundle<float>& f32, KernelBundle<double>& f64) {
     f32.ukr_name = "sgemm_ukr_avx512_14x32";
     f32.ukr = &sgemm_ukr_avx512_14x32;
+    f32.MW = 2; f32.NW = 4 * 32;
     f32.MR = 14; f32.NR = 32; f32.MC = 14 * 12; f32.KC = 512; f32.NC = 4096;
     f64.ukr_name = "dgemm_ukr_avx512_14x16";
     f64.ukr = &dgemm_ukr_avx512_14x16;
+    f64.MW = 2; f64.NW = 4 * 16;
     f64.MR = 14; f64.NR = 16; f64.MC = 14 * 12; f64.KC = 512; f64.NC = 4096;
 }
 

@@ -43,14 +43,14 @@ struct Scalar {
 
 // 4x8: 32 scalar accumulators; KC = 256 keeps the 8 KB (f32) / 16 KB (f64) B sliver in
 // any L1; MC = 64 keeps the A block (64-128 KB) in L2.
-void sgemm_ukr_generic_4x8(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc, int m, int n,
-                           const float* bias, int act, float alpha, int flags) {
-    ukr_entry<Scalar<float>, 4, 8>(kc, Ap, Bp, C, ldc, m, n, bias, act, alpha, flags);
+void sgemm_ukr_generic_4x8(int m, int64_t kc, const float* A, int64_t lda, const float* Bp, int64_t bstride, float* C,
+                           int64_t ldc, int n, const float* bias, int act, float alpha, int flags) {
+    ukr_entry<Scalar<float>, 4, 8, 1, 1>(m, kc, A, lda, Bp, bstride, C, ldc, n, bias, act, alpha, flags);
 }
 
-void dgemm_ukr_generic_4x8(int64_t kc, const double* Ap, const double* Bp, double* C, int64_t ldc, int m,
-                           int n, const double* bias, int act, double alpha, int flags) {
-    ukr_entry<Scalar<double>, 4, 8>(kc, Ap, Bp, C, ldc, m, n, bias, act, alpha, flags);
+void dgemm_ukr_generic_4x8(int m, int64_t kc, const double* A, int64_t lda, const double* Bp, int64_t bstride, double* C,
+                           int64_t ldc, int n, const double* bias, int act, double alpha, int flags) {
+    ukr_entry<Scalar<double>, 4, 8, 1, 1>(m, kc, A, lda, Bp, bstride, C, ldc, n, bias, act, alpha, flags);
 }
 
 double fma_probe(int64_t iters, float* sink) { return fma_probe_impl<Scalar<float>>(iters, sink); }
@@ -58,9 +58,11 @@ double fma_probe(int64_t iters, float* sink) { return fma_probe_impl<Scalar<floa
 void fill_bundle(KernelBundle<float>& f32, KernelBundle<double>& f64) {
     f32.ukr_name = "sgemm_ukr_generic_4x8";
     f32.ukr = &sgemm_ukr_generic_4x8;
+    f32.MW = 1; f32.NW = 1 * 8;
     f32.MR = 4; f32.NR = 8; f32.MC = 64; f32.KC = 256; f32.NC = 4096;
     f64.ukr_name = "dgemm_ukr_generic_4x8";
     f64.ukr = &dgemm_ukr_generic_4x8;
+    f64.MW = 1; f64.NW = 1 * 8;
     f64.MR = 4; f64.NR = 8; f64.MC = 64; f64.KC = 256; f64.NC = 4096;
 }
 
