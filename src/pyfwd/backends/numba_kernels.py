@@ -1,0 +1,355 @@
+"""Numba kernels of the ``numba`` backend: a blocked GEMM ``Z = A @ W.T + b`` with
+the bias + activation epilogue fused, and the whole-network forward.
+
+Structure (BLIS-like, see STYLE.md):
+
+* micro-kernels (``_ukr_<mr>x<np>``): an LLVM intrinsic that keeps an ``mr`` rows
+  x ``np`` panels tile of accumulators in vector registers for the whole K loop
+  and updates it with ``llvm.fma`` (one rounding per multiply-add; no fastmath
+  needed). Each output element is one FMA chain over k = 0..K-1 in order, so
+  every tile shape, every block split and every thread count give bitwise the
+  same result;
+* packing: W (N, K) is packed once (per ``prepare``) into panels of ``NR``
+  output columns, K-major: ``Wp[p, k, j] = W[p*NR + j, k]`` (zero-padded), so the
+  micro-kernel reads each panel contiguously;
+* ``_layer_task``: one block of output rows x panels; the epilogue adds the bias,
+  writes Z (for ``return_cache``) and applies the activation, picked by its
+  integer code (``pyfwd.activations.ACT_CODE``) at run time, so one compilation
+  serves every activation; softmax is a row pass once a task has whole rows;
+* ``_layer_par`` / ``_layer_ser``: the tasks over ``prange`` (output blocks only,
+  never K) or a plain loop for small problems;
+* ``net_forward``: every layer back to back in one call, ping-pong buffers.
+
+Only C-contiguous float32/float64 arrays reach these functions (the wrapper in
+``numba_jit`` normalises), so each function has two signatures. Nothing here is
+compiled at import: Numba compiles (or loads from its cache) on the first call.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from llvmlite import ir
+from numba import prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from .numba_config import njit
+
+# The activation codes of pyfwd.activations.ACT_CODE (asserted in numba_jit).
+# Defined here, not imported, so that Numba's cache (keyed on this file) sees them.
+LINEAR, RELU, LEAKY_RELU, SIGMOID, TANH, SOFTMAX, GELU, SILU = range(8)
+LEAKY_SLOPE = 0.01
+SQRT1_2 = 0.7071067811865476
+
+# Register tile: MR rows x NV vectors of VEC_BYTES per panel (NR = NV * lanes:
+# 32 for float32, 16 for float64). See numba_config for the measurements.
+VEC_BYTES = 64
+NV = 2
+MR = 12
+#: A task's W panels should stay in L2 (2 MiB per core here; keep half).
+L2_BYTES = 1 << 20
+
+
+def panel_width(itemsize: int) -> int:
+    """NR, the output columns of one packed panel, for a dtype's item size."""
+    return NV * VEC_BYTES // itemsize
+
+
+def _make_ukr(mr: int, npan: int):
+    """An intrinsic ``ukr(A, i0, Wp, p0, acc)`` computing
+    ``acc[r, q*NR + j] = sum_k A[i0 + r, k] * Wp[p0 + q, k, j]`` for r < mr,
+    q < npan, as FMA chains over k in order, accumulators in registers."""
+
+    @intrinsic
+    def ukr(typingctx, A, i0, Wp, p0, acc):
+        sig = types.void(A, i0, Wp, p0, acc)
+
+        def codegen(context, builder, signature, args):
+            tA, ti0, tW, tp0, tacc = signature.args
+            aA = context.make_array(tA)(context, builder, args[0])
+            aW = context.make_array(tW)(context, builder, args[2])
+            aC = context.make_array(tacc)(context, builder, args[4])
+            esz = tA.dtype.bitwidth // 8
+            vl = VEC_BYTES // esz
+            elem = context.get_value_type(tA.dtype)
+            vty = ir.VectorType(elem, vl)
+            vptr = vty.as_pointer()
+            intp = context.get_value_type(types.intp)
+            i32 = ir.IntType(32)
+
+            def const(v):
+                return ir.Constant(intp, v)
+
+            lda = cgutils.unpack_tuple(builder, aA.shape, 2)[1]
+            _, K, NR = cgutils.unpack_tuple(builder, aW.shape, 3)
+            ldc = cgutils.unpack_tuple(builder, aC.shape, 2)[1]
+            i0v = context.cast(builder, args[1], ti0, types.intp)
+            p0v = context.cast(builder, args[3], tp0, types.intp)
+            arows = [builder.gep(aA.data, [builder.mul(builder.add(i0v, const(r)), lda)])
+                     for r in range(mr)]
+            pstride = builder.mul(K, NR)
+            wpans = [builder.gep(aW.data, [builder.mul(builder.add(p0v, const(q)), pstride)])
+                     for q in range(npan)]
+            zero = ir.Constant(vty, [ir.Constant(elem, 0.0)] * vl)
+            nacc = npan * NV
+            # Entry-block allocas: LLVM's mem2reg turns them into registers.
+            accs = [[cgutils.alloca_once_value(builder, zero) for _ in range(nacc)]
+                    for _ in range(mr)]
+            fma = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(vty, [vty, vty, vty]), f"llvm.fma.v{vl}f{esz * 8}")
+            undef = ir.Constant(vty, ir.Undefined)
+            splat = ir.Constant(ir.VectorType(i32, vl), [0] * vl)
+            with cgutils.for_range(builder, K) as loop:
+                k = loop.index
+                koff = builder.mul(k, NR)
+                wv = []
+                for q in range(npan):
+                    for v in range(NV):
+                        ptr = builder.gep(wpans[q], [builder.add(koff, const(v * vl))])
+                        wv.append(builder.load(builder.bitcast(ptr, vptr), align=esz))
+                for r in range(mr):
+                    a = builder.load(builder.gep(arows[r], [k]))
+                    av = builder.shuffle_vector(
+                        builder.insert_element(undef, a, ir.Constant(i32, 0)), undef, splat)
+                    for j in range(nacc):
+                        builder.store(builder.call(fma, [av, wv[j], builder.load(accs[r][j])]),
+                                      accs[r][j])
+            for r in range(mr):
+                crow = builder.gep(aC.data, [builder.mul(const(r), ldc)])
+                for j in range(nacc):
+                    ptr = builder.bitcast(builder.gep(crow, [const(j * vl)]), vptr)
+                    builder.store(builder.load(accs[r][j]), ptr, align=esz)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return ukr
+
+
+_ukr_12x1 = _make_ukr(12, 1)
+_ukr_8x1 = _make_ukr(8, 1)
+_ukr_4x1 = _make_ukr(4, 1)
+_ukr_2x1 = _make_ukr(2, 1)
+_ukr_1x1 = _make_ukr(1, 1)
+_ukr_1x4 = _make_ukr(1, 4)  # batch-1 (GEMV): 4 panels at once keep 8 FMA chains busy
+
+
+@njit()
+def _sigmoid(z):
+    e = math.exp(-abs(z))  # exp of a non-positive number: never overflows
+    if z >= 0.0:
+        return 1.0 / (1.0 + e)
+    return e / (1.0 + e)
+
+
+@njit()
+def _activate(z, act):
+    """The activation *act* (an ACT_CODE) of a float64 z, as the reference
+    defines it (NaN in gives NaN out; gelu/silu(-inf) = 0)."""
+    if act == RELU:
+        return 0.0 if z < 0.0 else z  # NaN < 0 is False: NaN passes through
+    if act == LEAKY_RELU:
+        return z if z > 0.0 else z * LEAKY_SLOPE
+    if act == SIGMOID:
+        return _sigmoid(z)
+    if act == TANH:
+        return math.tanh(z)
+    if act == GELU:
+        if z == -math.inf:
+            return 0.0
+        return z * 0.5 * math.erfc(-z * SQRT1_2)  # exact: Phi via erfc keeps the left tail
+    if act == SILU:
+        if z == -math.inf:
+            return 0.0
+        return z * _sigmoid(z)
+    return z  # linear; softmax is applied by the row pass
+
+
+@njit()
+def _softmax_row(y, e):
+    """In-place softmax of one row, in float64 (*e*: float64 scratch of the row's
+    length), as the reference: subtract the row max (NaN anywhere, or inf - inf,
+    gives a NaN row)."""
+    n = y.shape[0]
+    if n == 0:
+        return
+    m = -math.inf
+    anynan = False
+    for j in range(n):
+        v = float(y[j])
+        if v != v:
+            anynan = True
+        elif v > m:
+            m = v
+    if anynan:
+        m = math.nan
+    s = 0.0
+    for j in range(n):
+        e[j] = math.exp(float(y[j]) - m)
+        s += e[j]
+    for j in range(n):
+        y[j] = e[j] / s
+
+
+@njit()
+def _epilogue(acc, mr, ncols, i0, n0, b, act, Z, write_z, Y):
+    """Y[i0:i0+mr, n0:n0+ncols] = act(acc + b) (columns >= N are padding);
+    Z gets acc + b too when *write_z*."""
+    N = Y.shape[1]
+    nc = min(ncols, N - n0)
+    has_b = b.shape[0] > 0
+    for r in range(mr):
+        i = i0 + r
+        for j in range(nc):
+            z = float(acc[r, j])
+            if has_b:
+                z += float(b[n0 + j])
+            if write_z:
+                Z[i, n0 + j] = z
+            Y[i, n0 + j] = _activate(z, act)
+
+
+@njit()
+def _layer_task(t, npb, MB, PB, A, Wp, b, act, Z, write_z, Y):
+    """Task *t* of a layer: output rows [rb*MB, +MB) x panels [pb*PB, +PB)."""
+    M = A.shape[0]
+    npan = Wp.shape[0]
+    NR = Wp.shape[2]
+    rb = t // npb
+    pb = t - rb * npb
+    r0 = rb * MB
+    r1 = min(M, r0 + MB)
+    p0 = pb * PB
+    p1 = min(npan, p0 + PB)
+    acc = np.empty((MR, 4 * NR), dtype=A.dtype)
+    i0 = r0
+    while i0 < r1:
+        rem = r1 - i0
+        if rem >= 12:
+            mr = 12
+        elif rem >= 8:
+            mr = 8
+        elif rem >= 4:
+            mr = 4
+        elif rem >= 2:
+            mr = 2
+        else:
+            mr = 1
+        p = p0
+        while p < p1:
+            if mr == 12:
+                _ukr_12x1(A, i0, Wp, p, acc)
+            elif mr == 8:
+                _ukr_8x1(A, i0, Wp, p, acc)
+            elif mr == 4:
+                _ukr_4x1(A, i0, Wp, p, acc)
+            elif mr == 2:
+                _ukr_2x1(A, i0, Wp, p, acc)
+            elif p + 4 <= p1:
+                _ukr_1x4(A, i0, Wp, p, acc)
+                _epilogue(acc, 1, 4 * NR, i0, p * NR, b, act, Z, write_z, Y)
+                p += 4
+                continue
+            else:
+                _ukr_1x1(A, i0, Wp, p, acc)
+            _epilogue(acc, mr, NR, i0, p * NR, b, act, Z, write_z, Y)
+            p += 1
+        i0 += mr
+    if act == SOFTMAX:  # softmax tasks hold whole rows (plan() sets PB = npan)
+        e = np.empty(Y.shape[1], dtype=np.float64)
+        for i in range(r0, r1):
+            _softmax_row(Y[i], e)
+
+
+@njit(parallel=True)
+def _layer_par(ntasks, npb, MB, PB, A, Wp, b, act, Z, write_z, Y):
+    for t in prange(ntasks):  # output blocks only: the K sum is never split
+        _layer_task(t, npb, MB, PB, A, Wp, b, act, Z, write_z, Y)
+
+
+@njit()
+def _layer_ser(ntasks, npb, MB, PB, A, Wp, b, act, Z, write_z, Y):
+    for t in range(ntasks):
+        _layer_task(t, npb, MB, PB, A, Wp, b, act, Z, write_z, Y)
+
+
+@njit()
+def _plan(M, K, npan, NR, itemsize, nthreads, softmax):
+    """Blocks of a layer: (ntasks, npb, MB, PB). Panels per task fit in L2;
+    with several threads, about 4 tasks per thread. Any split gives the same
+    bits (each element is one FMA chain), so this only affects speed."""
+    PB = max(1, min(npan, L2_BYTES // max(1, K * NR * itemsize)))
+    if softmax:
+        PB = npan
+    npb = (npan + PB - 1) // PB
+    want = 4 * nthreads if nthreads > 1 else 1
+    nrb_want = max(1, (want + npb - 1) // npb)
+    MB = (M + nrb_want - 1) // nrb_want
+    MB = max(MR, (MB + MR - 1) // MR * MR)
+    nrb = (M + MB - 1) // MB
+    if nthreads > 1 and nrb * npb < 2 * nthreads and not softmax:
+        # too few row blocks (small batch): split the panels further
+        npb = min(npan, max(npb, (2 * nthreads + nrb - 1) // nrb))
+        PB = (npan + npb - 1) // npb
+        npb = (npan + PB - 1) // PB
+    return nrb * npb, npb, MB, PB
+
+
+@njit()
+def net_forward(X, wflat, bflat, meta, out, cbuf, write_cache, nthreads, par_min_flops):
+    """Every layer of a network, back to back.
+
+    X (M, K0) C-contiguous; layer l's packed W is
+    ``wflat[woff : woff + npan*K*NR].reshape(npan, K, NR)``, its bias
+    ``bflat[boff : boff + nb]`` (nb = N or 0), with ``meta[l] = (K, N, npan, NR,
+    woff, boff, nb, act)``. The last layer writes *out*. With *write_cache*,
+    Z_l and A_l (l < L) are written into *cbuf* one after the other (Z1, A1, Z2,
+    ..., ZL); otherwise two ping-pong buffers hold the hidden activations.
+    """
+    L = meta.shape[0]
+    M = X.shape[0]
+    itemsize = X.itemsize
+    maxn = 0
+    for l in range(L - 1):
+        maxn = max(maxn, meta[l, 1])
+    nbuf = 0 if write_cache else M * maxn
+    buf0 = np.empty(nbuf, dtype=X.dtype)
+    buf1 = np.empty(nbuf if L > 2 else 0, dtype=X.dtype)
+    noz = np.empty((0, 0), dtype=X.dtype)
+    A = X
+    coff = 0
+    for l in range(L):
+        K = meta[l, 0]
+        N = meta[l, 1]
+        npan = meta[l, 2]
+        NR = meta[l, 3]
+        woff = meta[l, 4]
+        boff = meta[l, 5]
+        nb = meta[l, 6]
+        act = meta[l, 7]
+        Wp = wflat[woff:woff + npan * K * NR].reshape((npan, K, NR))
+        b = bflat[boff:boff + nb]
+        if write_cache:
+            Z = cbuf[coff:coff + M * N].reshape((M, N))
+            coff += M * N
+        else:
+            Z = noz
+        if l == L - 1:
+            Y = out
+        elif write_cache:
+            Y = cbuf[coff:coff + M * N].reshape((M, N))
+            coff += M * N
+        elif l % 2 == 0:
+            Y = buf0[:M * N].reshape((M, N))
+        else:
+            Y = buf1[:M * N].reshape((M, N))
+        if M > 0:
+            par = nthreads > 1 and 2.0 * M * N * K >= par_min_flops
+            nt = nthreads if par else 1
+            ntasks, npb, MB, PB = _plan(M, K, npan, NR, itemsize, nt, act == SOFTMAX)
+            if par:
+                _layer_par(ntasks, npb, MB, PB, A, Wp, b, act, Z, write_cache, Y)
+            else:
+                _layer_ser(ntasks, npb, MB, PB, A, Wp, b, act, Z, write_cache, Y)
+        A = Y

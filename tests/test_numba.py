@@ -1,0 +1,293 @@
+"""The ``numba`` backend: its blocked GEMM and fused epilogues against the NumPy
+reference (through pyfwd.testing), over shapes at its block edges, layouts,
+special values, thread counts, concurrent callers and cache locations."""
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+
+import numpy as np
+import pytest
+
+import pyfwd
+from pyfwd.backends.numpy_ref import FUNCTIONS
+from pyfwd.testing import assert_dense_close, assert_forward_close
+
+numba = pytest.importorskip("numba")
+nk = pytest.importorskip("pyfwd.backends.numba_kernels")
+from pyfwd.backends import numba_config  # noqa: E402
+
+ACTS = list(pyfwd.ACTIVATIONS)
+NR32, NR64 = nk.panel_width(4), nk.panel_width(8)  # 32 and 16 columns per panel
+MR = nk.MR  # 12 rows per register tile
+
+# Block edges of this backend: M around MR and its remainder kernels (8, 4, 2, 1),
+# N around NR (one panel) and 4*NR (the batch-1 kernel takes 4 panels at once),
+# K=1, primes, tall-skinny and short-wide, and an empty batch.
+SHAPES = [
+    (1, 1, 1), (0, 5, 3), (1, 784, 128), (1, 7, 4 * NR32 + 1), (2, 3, 5), (7, 11, 13),
+    (MR - 1, 1, NR32 + 1), (MR, 31, NR64 - 1), (MR + 1, 17, NR32), (2 * MR + 11, 33, 2 * NR32 + 3),
+    (3, 2, 1000), (1000, 3, 2), (97, 257, 65),
+]
+
+
+@pytest.fixture(scope="module")
+def be():
+    backend = pyfwd.get_backend("numba")
+    backend.warmup()  # compile once for the module (both dtypes, serial and parallel)
+    return backend
+
+
+@pytest.fixture
+def threads():
+    saved = pyfwd.get_num_threads()
+    yield
+    pyfwd.set_num_threads(saved)
+
+
+def _data(rng, M, K, N, dtype):
+    X = rng.standard_normal((M, K)).astype(dtype)
+    W = (rng.standard_normal((N, K)) / np.sqrt(K)).astype(dtype)
+    b = rng.standard_normal(N).astype(dtype)
+    return X, W, b
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("M,K,N", SHAPES)
+def test_dense_every_activation(be, dtype, M, K, N):
+    rng = np.random.default_rng(M * 7919 + K * 31 + N)
+    X, W, b = _data(rng, M, K, N, dtype)
+    for act in ACTS:
+        y = pyfwd.dense(X, W, b, act, backend="numba")
+        assert y.shape == (M, N) and y.dtype == dtype
+        assert_dense_close(y, X, W, b, act)
+    y = pyfwd.dense(X, W, None, "relu", backend="numba")
+    assert_dense_close(y, X, W, None, "relu")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_layouts_are_bitwise_identical(be, dtype):
+    rng = np.random.default_rng(3)
+    X, W, b = _data(rng, 29, 45, 37, dtype)
+    ref = pyfwd.dense(X, W, b, "gelu", backend="numba")
+    assert_dense_close(ref, X, W, b, "gelu")
+    big = np.zeros((60, 140), dtype)
+    strided = big[1:59:2, 2:137:3]
+    strided[...] = X
+    ro = X.copy()
+    ro.flags.writeable = False
+    for Xl in (np.asfortranarray(X), X[::-1][::-1], strided, ro, np.ascontiguousarray(X.T).T):
+        for Wl in (W, np.asfortranarray(W)):
+            assert np.array_equal(pyfwd.dense(Xl, Wl, b, "gelu", backend="numba"), ref)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_network_forward_cache_and_out(be, dtype):
+    rng = np.random.default_rng(11)
+    net = pyfwd.Network([37, 65, 33, 10], ["gelu", "tanh", "softmax"], dtype=dtype, seed=2)
+    X = rng.standard_normal((50, 37)).astype(dtype)
+    y, cache = net.forward(X, return_cache=True, backend="numba")
+    assert_forward_close(y, net.weights, net.biases, net.activations, X, cache=cache)
+    assert cache["A3"] is y
+    out = np.full((50, 10), np.nan, dtype)
+    assert net.forward(X, backend="numba", out=out) is out
+    assert np.array_equal(out, y)
+    y2, cache2 = net.forward(X, return_cache=True, backend="numba", out=np.empty_like(out))
+    assert np.array_equal(y2, y) and np.array_equal(cache2["Z2"], cache["Z2"])
+    # one sample (1-D) and an empty batch
+    assert np.array_equal(net.forward(X[7], backend="numba"), y[7])
+    assert net.forward(X[:0], backend="numba").shape == (0, 10)
+    y0, c0 = net.forward(X[:0], return_cache=True, backend="numba")
+    assert y0.shape == (0, 10) and c0["Z2"].shape == (0, 33)
+
+
+@pytest.mark.parametrize("acts", [["relu", "softmax"], ["leaky_relu", "sigmoid"], ["silu", "linear"]])
+def test_mlp_batch_sizes(be, acts):
+    net = pyfwd.Network([784, 128, 10], acts, seed=0)
+    rng = np.random.default_rng(1)
+    for M in (1, 5, 64, 257):
+        X = rng.standard_normal((M, 784)).astype(np.float32)
+        y = net.forward(X, backend="numba")
+        assert_forward_close(y, net.weights, net.biases, net.activations, X)
+
+
+def test_rows_do_not_depend_on_the_batch(be):
+    """Every tile shape (12/8/4/2/1 rows, 1 or 4 panels) runs the same FMA chain
+    per element, so a row's result is the same bits alone or in any batch."""
+    rng = np.random.default_rng(8)
+    X, W, b = _data(rng, 31, 70, 4 * NR32 + 5, np.float32)
+    full = pyfwd.dense(X, W, b, "tanh", backend="numba")
+    for i in (0, 12, 24, 30):
+        assert np.array_equal(pyfwd.dense(X[i:i + 1], W, b, "tanh", backend="numba")[0], full[i])
+    assert np.array_equal(pyfwd.dense(X[5:20], W, b, "tanh", backend="numba"), full[5:20])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_thread_counts_are_bitwise_identical(be, dtype, threads, monkeypatch):
+    rng = np.random.default_rng(4)
+    net = pyfwd.Network([300, 200, 40], ["relu", "softmax"], dtype=dtype, seed=1)
+    X = rng.standard_normal((150, 300)).astype(dtype)
+    pyfwd.set_num_threads(1)
+    ref, cref = net.forward(X, return_cache=True, backend="numba")
+    assert_forward_close(ref, net.weights, net.biases, net.activations, X, cache=cref)
+    # every size goes parallel: different block splits for every thread count
+    monkeypatch.setattr(numba_config, "PAR_MIN_FLOPS", 0)
+    for n in range(1, numba.config.NUMBA_NUM_THREADS + 2):
+        pyfwd.set_num_threads(n)
+        y, c = net.forward(X, return_cache=True, backend="numba")
+        assert np.array_equal(y, ref), n
+        assert all(np.array_equal(c[k], cref[k]) for k in cref), n
+    assert be.config()["threading_layer"] in ("omp", "tbb", "workqueue")
+
+
+def test_num_threads_follows_pyfwd(be, threads):
+    pyfwd.set_num_threads(1)
+    assert be.config()["num_threads"] == 1
+    pyfwd.set_num_threads(numba.config.NUMBA_NUM_THREADS + 1)  # bounded by Numba's pool
+    assert be.config()["num_threads"] == numba.config.NUMBA_NUM_THREADS
+
+
+def test_concurrent_calls(be, threads):
+    rng = np.random.default_rng(6)
+    net = pyfwd.Network([256, 192, 10], ["relu", "softmax"], seed=3)
+    Xs = [rng.standard_normal((96, 256)).astype(np.float32) for _ in range(6)]
+    pyfwd.set_num_threads(2)
+    expected = [net.forward(X, backend="numba") for X in Xs]
+    errors = []
+
+    def work(i):
+        try:
+            for _ in range(15):
+                if not np.array_equal(net.forward(Xs[i], backend="numba"), expected[i]):
+                    errors.append(f"thread {i}: result differs")
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(repr(exc))
+
+    ts = [threading.Thread(target=work, args=(i,)) for i in range(len(Xs))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert errors == []
+    assert_forward_close(expected[0], net.weights, net.biases, net.activations, Xs[0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_special_values_through_every_activation(be, dtype):
+    z = np.array([-np.inf, np.inf, np.nan, 0.0, -0.0, 1e-30, -1e-30, 3.0, -3.0, 40.0, -40.0,
+                  800.0, -800.0, 1e30, -1e30], dtype=dtype)
+    X = z.reshape(-1, 1)
+    W = np.ones((1, 1), dtype)
+    for act in ACTS:
+        y = pyfwd.dense(X, W, None, act, backend="numba")
+        assert_dense_close(y, X, W, None, act)
+        with np.errstate(all="ignore"):
+            ref = FUNCTIONS[act](X.astype(np.float64))
+        assert np.array_equal(np.isnan(y), np.isnan(ref)), act
+        fin = np.isfinite(ref)
+        assert np.array_equal(y[~fin & ~np.isnan(ref)], ref[~fin & ~np.isnan(ref)].astype(dtype)), act
+    # gelu/silu limits, relu NaN propagation, stable sigmoid
+    g = pyfwd.dense(X, W, None, "gelu", backend="numba")[:3, 0]
+    assert g[0] == 0 and g[1] == np.inf and np.isnan(g[2])
+    s = pyfwd.dense(X, W, None, "sigmoid", backend="numba")[:, 0]
+    assert s[0] == 0 and s[1] == 1 and np.all(np.isfinite(np.delete(s, 2)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nonfinite_inputs_propagate(be, dtype):
+    rng = np.random.default_rng(9)
+    X, W, b = _data(rng, 19, 23, 37, dtype)
+    X[3, 4], X[5, :] = np.nan, np.inf
+    X[7, 2], W[2, 6] = -np.inf, np.inf
+    for act in ACTS:
+        assert_dense_close(pyfwd.dense(X, W, b, act, backend="numba"), X, W, b, act)
+    W2 = rng.standard_normal((5, 37)).astype(dtype)
+    net = pyfwd.Network.from_arrays([W, W2], [b, None], ["relu", "softmax"])
+    y = net.forward(X, backend="numba")
+    assert_forward_close(y, net.weights, net.biases, net.activations, X)
+
+
+def test_warmup_compiles_both_dtypes(be):
+    be.warmup()
+    dtypes = {sig[0].dtype.name for sig in nk.net_forward.signatures}
+    assert dtypes == {"float32", "float64"}
+    assert all(sig[0].layout == "C" for sig in nk.net_forward.signatures)
+    assert "numba" in pyfwd.warmup(["numba"])
+
+
+def test_no_fastmath_true_in_the_kernels():
+    """stumpy's rule: fastmath lives in numba_config only, and is never True."""
+    here = os.path.dirname(nk.__file__)
+    for name in os.listdir(here):
+        if name.startswith("numba_") and name.endswith(".py"):
+            with open(os.path.join(here, name)) as fh:
+                src = fh.read()
+            assert "fastmath=True" not in src.replace(" ", ""), name
+            if name != "numba_config.py":
+                assert "fastmath=" not in src, name
+    assert numba_config.FASTMATH is False
+
+
+def _run_py(code, env_extra, cwd):
+    env = dict(os.environ)
+    env.update(env_extra)
+    res = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, cwd=cwd,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    return res.stdout
+
+
+_LAZY_AND_CACHED = """
+    import numpy as np, pyfwd
+    from pyfwd.backends import numba_kernels as nk
+    be = pyfwd.get_backend("numba")
+    # importing (and instantiating the backend) compiles nothing
+    assert nk.net_forward.signatures == [], nk.net_forward.signatures
+    net = pyfwd.Network([9, 5, 3], ["relu", "softmax"], seed=0)
+    X = np.arange(18, dtype=np.float32).reshape(2, 9)
+    y = net.forward(X, backend="numba")
+    from pyfwd.testing import assert_forward_close
+    assert_forward_close(y, net.weights, net.biases, net.activations, X)
+    print(sum(nk.net_forward.stats.cache_hits.values()))
+"""
+
+
+def test_cache_dir_redirect_and_lazy_compile(be, tmp_path):
+    """NUMBA_CACHE_DIR takes the cache (what a read-only install falls back to):
+    the first process writes it, the second loads from it; nothing compiles at
+    import; PYFWD_NUMBA_CACHE=0 runs without any cache."""
+    cache = tmp_path / "numba_cache"
+    env = {"NUMBA_CACHE_DIR": str(cache), "PYFWD_NUM_THREADS": "1"}
+    first = _run_py(_LAZY_AND_CACHED, env, tmp_path)
+    assert first.split()[-1] == "0"  # compiled, no cache hit
+    assert list(cache.rglob("*.nbi")) and list(cache.rglob("*.nbc"))
+    second = _run_py(_LAZY_AND_CACHED, env, tmp_path)
+    assert int(second.split()[-1]) > 0  # loaded from the redirected cache
+    nocache = tmp_path / "unused"
+    env = {"NUMBA_CACHE_DIR": str(nocache), "PYFWD_NUMBA_CACHE": "0", "PYFWD_NUM_THREADS": "1"}
+    _run_py(_LAZY_AND_CACHED, env, tmp_path)
+    assert not nocache.exists() or not list(nocache.rglob("*.nbi"))
+
+
+def test_workqueue_layer_is_guarded(be, tmp_path):
+    """Numba's workqueue layer aborts on concurrent parallel launches; the
+    backend serialises its parallel calls under it."""
+    code = """
+        import threading, numpy as np, pyfwd, numba
+        net = pyfwd.Network([256, 192, 10], ["relu", "softmax"], seed=3)
+        X = np.random.default_rng(0).standard_normal((128, 256)).astype(np.float32)
+        pyfwd.set_num_threads(2)
+        ref = net.forward(X, backend="numba")
+        bad = []
+        def work():
+            for _ in range(20):
+                if not np.array_equal(net.forward(X, backend="numba"), ref):
+                    bad.append(1)
+        ts = [threading.Thread(target=work) for _ in range(4)]
+        [t.start() for t in ts]; [t.join() for t in ts]
+        assert not bad
+        print(numba.threading_layer())
+    """
+    out = _run_py(code, {"NUMBA_THREADING_LAYER": "workqueue", "NUMBA_NUM_THREADS": "2"}, tmp_path)
+    assert out.split()[-1] == "workqueue"
