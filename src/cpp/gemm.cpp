@@ -170,26 +170,7 @@ void pack_w(const KernelBundle<T>& kb, const T* W, int64_t N, int64_t K, int64_t
             int nthreads) {
     const int NR = kb.NR;
     const int64_t slivers = ceil_div(N, NR);
-    auto pack_range = [&](int64_t s0, int64_t s1) {
-        // In chunks of KB values of k, so the chunk being written (KB x NR) stays in L1
-        // while NR rows of W are read along k.
-        constexpr int64_t KB = 64;
-        for (int64_t s = s0; s < s1; ++s) {
-            T* base = Bp + s * K * NR;
-            for (int64_t k0 = 0; k0 < K; k0 += KB) {
-                const int64_t k1 = std::min(K, k0 + KB);
-                for (int j = 0; j < NR; ++j) {
-                    const int64_t col = s * NR + j;
-                    if (col < N) {
-                        const T* w = W + col * rsw;
-                        for (int64_t k = k0; k < k1; ++k) base[k * NR + j] = w[k * csw];
-                    } else {
-                        for (int64_t k = k0; k < k1; ++k) base[k * NR + j] = T(0);
-                    }
-                }
-            }
-        }
-    };
+    auto pack_range = [&](int64_t s0, int64_t s1) { kb.pack_w(W, N, K, rsw, csw, s0, s1, Bp); };
     int parts = 1;
     if (nthreads > 1 && N * K >= (1 << 16)) parts = static_cast<int>(std::min<int64_t>(nthreads, slivers));
     if (parts <= 1) {

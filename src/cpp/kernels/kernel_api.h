@@ -24,6 +24,10 @@ template <typename T>
 using UkrFn = void (*)(int m, int64_t kc, const T* A, int64_t lda, const T* Bp, int64_t bstride, T* C,
                        int64_t ldc, int n, const T* bias, int act, T alpha, int flags);
 
+// Pack the W slivers [s0, s1): Bp[s][k][j] = W[(s*NR + j)*rsw + k*csw], zero past N.
+template <typename T>
+using PackWFn = void (*)(const T* W, int64_t N, int64_t K, int64_t rsw, int64_t csw, int64_t s0, int64_t s1, T* Bp);
+
 // Row passes (vector math, owned by the vmath files): elementwise activation in place,
 // softmax of one row in place.
 template <typename T>
@@ -37,6 +41,7 @@ template <typename T>
 struct KernelBundle {
     const char* ukr_name = nullptr;
     UkrFn<T> ukr = nullptr;
+    PackWFn<T> pack_w = nullptr;
     ActInplaceFn<T> act_inplace = nullptr;
     SoftmaxRowFn<T> softmax_row = nullptr;
     int MR = 0, NR = 0;    // register tile

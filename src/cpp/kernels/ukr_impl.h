@@ -7,7 +7,8 @@
 // AVX-512 instantiation can never be merged with the generic one (numpy/numpy#25274).
 //
 // VT provides: T, V, W (lanes), zero(), load(p), load_n(p, n), store(p, v),
-// store_n(p, v, n), bcast(p), fma(a, b, c) = a*b + c, relu(v), leaky(v, alpha).
+// store_n(p, v, n), bcast(p), fma(a, b, c) = a*b + c, relu(v), leaky(v, alpha),
+// gidx(stride) and gather_n(p, idx, n) (n lanes p[l*stride], zeros past n).
 // The transcendental activations come from the ISA's vmath.h: activate(v, code).
 
 #ifdef PYFWD_HAVE_VMATH
@@ -148,6 +149,35 @@ void ukr_entry(int m, PYFWD_UKR_ARGS) {
 }
 #undef PYFWD_UKR_ARGS
 #undef PYFWD_UKR_PASS
+
+// Pack W slivers [s0, s1) (W element (j, k) at W[j*rsw + k*csw], any strides) into
+// Bp[s][k][j] = W[s*NR + j, k], zero past N: one gather per vector and k, contiguous
+// stores. The packed bits are the same whatever the path (it only moves values).
+template <class VT, int NR>
+void pack_w_impl(const typename VT::T* W, int64_t N, int64_t K, int64_t rsw, int64_t csw, int64_t s0, int64_t s1,
+                 typename VT::T* Bp) {
+    constexpr int W_ = VT::W, VPS = NR / W_;
+    const int64_t span = (rsw < 0 ? -rsw : rsw) * W_;
+    const bool gather_ok = span < (int64_t(1) << 30);  // 32-bit gather offsets
+    const auto idx = VT::gidx(gather_ok ? rsw : 0);
+    for (int64_t s = s0; s < s1; ++s) {
+        auto* base = Bp + s * std::max<int64_t>(K, 1) * NR;
+        for (int v = 0; v < VPS; ++v) {
+            const int64_t col0 = s * NR + v * W_;
+            const int lanes = static_cast<int>(std::max<int64_t>(0, std::min<int64_t>(W_, N - col0)));
+            auto* out = base + v * W_;
+            if (lanes == 0) {
+                for (int64_t k = 0; k < K; ++k) VT::store(out + k * NR, VT::zero());
+            } else if (gather_ok) {
+                const auto* w = W + col0 * rsw;
+                for (int64_t k = 0; k < K; ++k) VT::store(out + k * NR, VT::gather_n(w + k * csw, idx, lanes));
+            } else {
+                for (int64_t k = 0; k < K; ++k)
+                    for (int l = 0; l < W_; ++l) out[k * NR + l] = l < lanes ? W[(col0 + l) * rsw + k * csw] : 0;
+            }
+        }
+    }
+}
 
 // FMA throughput probe: 12 independent accumulator chains (more than FMA latency x
 // ports) of a*x+b per round; returns the flops done. The result goes to *sink so the

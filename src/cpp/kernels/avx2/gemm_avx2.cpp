@@ -3,6 +3,7 @@
 // namespace, no global constructors.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -35,6 +36,12 @@ struct F32 {
     static void store(T* p, V v) { _mm256_storeu_ps(p, v); }
     static void store_n(T* p, V v, int n) { _mm256_maskstore_ps(p, mask(n), v); }
     static V bcast(const T* p) { return _mm256_broadcast_ss(p); }
+    static __m256i gidx(int64_t stride) {
+        return _mm256_mullo_epi32(_mm256_set1_epi32(static_cast<int>(stride)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    }
+    static V gather_n(const T* p, __m256i idx, int n) {
+        return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), p, idx, _mm256_castsi256_ps(mask(n)), 4);
+    }
     static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
     // max returns its second operand when either is NaN: z second keeps NaN.
     static V relu(V z) { return _mm256_max_ps(_mm256_setzero_ps(), z); }
@@ -57,6 +64,12 @@ struct F64 {
     static void store(T* p, V v) { _mm256_storeu_pd(p, v); }
     static void store_n(T* p, V v, int n) { _mm256_maskstore_pd(p, mask(n), v); }
     static V bcast(const T* p) { return _mm256_broadcast_sd(p); }
+    static __m128i gidx(int64_t stride) {
+        return _mm_mullo_epi32(_mm_set1_epi32(static_cast<int>(stride)), _mm_setr_epi32(0, 1, 2, 3));
+    }
+    static V gather_n(const T* p, __m128i idx, int n) {
+        return _mm256_mask_i32gather_pd(_mm256_setzero_pd(), p, idx, _mm256_castsi256_pd(mask(n)), 8);
+    }
     static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
     static V relu(V z) { return _mm256_max_pd(_mm256_setzero_pd(), z); }
     static V leaky(V z, T alpha) {
@@ -89,10 +102,12 @@ double fma_probe(int64_t iters, float* sink) { return fma_probe_impl<F32>(iters,
 void fill_bundle(KernelBundle<float>& f32, KernelBundle<double>& f64) {
     f32.ukr_name = "sgemm_ukr_avx2_6x16";
     f32.ukr = &sgemm_ukr_avx2_6x16;
+    f32.pack_w = &pack_w_impl<F32, 16>;
     f32.MW = 1; f32.NW = 3 * 16;
     f32.MR = 6; f32.NR = 16; f32.MC = 6 * 16; f32.KC = 384; f32.NC = 4096;
     f64.ukr_name = "dgemm_ukr_avx2_6x8";
     f64.ukr = &dgemm_ukr_avx2_6x8;
+    f64.pack_w = &pack_w_impl<F64, 8>;
     f64.MW = 1; f64.NW = 3 * 8;
     f64.MR = 6; f64.NR = 8; f64.MC = 6 * 8; f64.KC = 384; f64.NC = 4096;
 }

@@ -4,6 +4,7 @@
 // fill_bundle, called by the dispatcher after CPUID said AVX-512 is there).
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -33,6 +34,13 @@ struct F32 {
     static void store(T* p, V v) { _mm512_storeu_ps(p, v); }
     static void store_n(T* p, V v, int n) { _mm512_mask_storeu_ps(p, _cvtu32_mask16((1u << n) - 1u), v); }
     static V bcast(const T* p) { return _mm512_set1_ps(*p); }
+    static __m512i gidx(int64_t stride) {
+        return _mm512_mullo_epi32(_mm512_set1_epi32(static_cast<int>(stride)),
+                                  _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+    }
+    static V gather_n(const T* p, __m512i idx, int n) {
+        return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), _cvtu32_mask16(n >= 16 ? 0xFFFFu : (1u << n) - 1u), idx, p, 4);
+    }
     static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
     // max returns its second operand when either is NaN: z second keeps NaN.
     // (maskz_ form: GCC 12 warns about the plain form's undefined pass-through operand)
@@ -53,6 +61,12 @@ struct F64 {
     static void store(T* p, V v) { _mm512_storeu_pd(p, v); }
     static void store_n(T* p, V v, int n) { _mm512_mask_storeu_pd(p, static_cast<__mmask8>((1u << n) - 1u), v); }
     static V bcast(const T* p) { return _mm512_set1_pd(*p); }
+    static __m256i gidx(int64_t stride) {
+        return _mm256_mullo_epi32(_mm256_set1_epi32(static_cast<int>(stride)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    }
+    static V gather_n(const T* p, __m256i idx, int n) {
+        return _mm512_mask_i32gather_pd(_mm512_setzero_pd(), static_cast<__mmask8>(n >= 8 ? 0xFFu : (1u << n) - 1u), idx, p, 8);
+    }
     static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
     static V relu(V z) { return _mm512_maskz_max_pd(0xFF, _mm512_setzero_pd(), z); }
     static V leaky(V z, T alpha) {
@@ -94,10 +108,12 @@ double fma_probe(int64_t iters, float* sink) { return fma_probe_impl<F32>(iters,
 void fill_bundle(KernelBundle<float>& f32, KernelBundle<double>& f64) {
     f32.ukr_name = "sgemm_ukr_avx512_14x32";
     f32.ukr = &sgemm_ukr_avx512_14x32;
+    f32.pack_w = &pack_w_impl<F32, 32>;
     f32.MW = 2; f32.NW = 4 * 32;
     f32.MR = 14; f32.NR = 32; f32.MC = 14 * 12; f32.KC = 512; f32.NC = 4096;
     f64.ukr_name = "dgemm_ukr_avx512_14x16";
     f64.ukr = &dgemm_ukr_avx512_14x16;
+    f64.pack_w = &pack_w_impl<F64, 16>;
     f64.MW = 2; f64.NW = 4 * 16;
     f64.MR = 14; f64.NR = 16; f64.MC = 14 * 12; f64.KC = 512; f64.NC = 4096;
 }

@@ -2,6 +2,7 @@
 // Plain C++ (no -m flags): the fallback for any x86-64 CPU. One "lane" per vector, so
 // the shared micro-kernel template becomes a 4x8 scalar register tile (the compiler
 // may still use SSE2 for it).
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -32,6 +33,8 @@ struct Scalar {
     static void store(T* p, V v) { *p = v; }
     static void store_n(T* p, V v, int) { *p = v; }
     static V bcast(const T* p) { return *p; }
+    static int64_t gidx(int64_t stride) { return stride; }
+    static V gather_n(const T* p, int64_t, int) { return *p; }
     static V fma(V a, V b, V c) { return a * b + c; }  // no FMA unit assumed; not contracted (ISO mode)
     static V relu(V z) { return z < T(0) ? T(0) : z; }  // NaN < 0 is false: NaN passes
     static V leaky(V z, T alpha) { return z > T(0) ? z : z * alpha; }
@@ -58,10 +61,12 @@ double fma_probe(int64_t iters, float* sink) { return fma_probe_impl<Scalar<floa
 void fill_bundle(KernelBundle<float>& f32, KernelBundle<double>& f64) {
     f32.ukr_name = "sgemm_ukr_generic_4x8";
     f32.ukr = &sgemm_ukr_generic_4x8;
+    f32.pack_w = &pack_w_impl<Scalar<float>, 8>;
     f32.MW = 1; f32.NW = 1 * 8;
     f32.MR = 4; f32.NR = 8; f32.MC = 64; f32.KC = 256; f32.NC = 4096;
     f64.ukr_name = "dgemm_ukr_generic_4x8";
     f64.ukr = &dgemm_ukr_generic_4x8;
+    f64.pack_w = &pack_w_impl<Scalar<double>, 8>;
     f64.MW = 1; f64.NW = 1 * 8;
     f64.MR = 4; f64.NR = 8; f64.MC = 64; f64.KC = 256; f64.NC = 4096;
 }
