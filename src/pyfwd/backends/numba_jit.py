@@ -102,6 +102,10 @@ class NumbaBackend(Backend):
         if getattr(self._tls, "nt", None) != nt or numba.get_num_threads() != nt:
             numba.set_num_threads(nt)  # Numba's thread count is per calling thread
             self._tls.nt = nt
+        if numba.get_parallel_chunksize() != 1:
+            # per calling thread too: hand out one task at a time (dynamic
+            # balance when the OS delays a thread); the split never changes bits
+            numba.set_parallel_chunksize(1)
         if self._serialise:
             with self._layer_lock:
                 nk.net_forward(X, packed.wflat, packed.bflat, packed.meta, out, cbuf,

@@ -264,6 +264,8 @@ def _layer_task(t, npb, MB, PB, A, Wp, b, act, Z, write_z, Y):
 
 @njit(parallel=True)
 def _layer_par(ntasks, npb, MB, PB, A, Wp, b, act, Z, write_z, Y):
+    # The caller sets Numba's chunk size to 1 (numba_jit): tasks are handed out
+    # dynamically, so a thread the OS delays does not hold up the others.
     for t in prange(ntasks):  # output blocks only: the K sum is never split
         _layer_task(t, npb, MB, PB, A, Wp, b, act, Z, write_z, Y)
 
