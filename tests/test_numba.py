@@ -300,3 +300,27 @@ def test_workqueue_layer_is_guarded(be, tmp_path):
     """
     out = _run_py(code, {"NUMBA_THREADING_LAYER": "workqueue", "NUMBA_NUM_THREADS": "2"}, tmp_path)
     assert out.split()[-1] == "workqueue"
+
+
+def test_codegen_without_avx512(be, tmp_path):
+    """The micro-kernel's 512-bit vectors are split by LLVM where the CPU has no
+    AVX-512: compile for an AVX2 Haswell in a subprocess, check the results."""
+    features = ("+64bit,+avx,+avx2,+bmi,+bmi2,+cmov,+cx16,+f16c,+fma,+fxsr,+lzcnt,+mmx,"
+                "+movbe,+popcnt,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+xsave")
+    code = """
+        import numpy as np, pyfwd
+        from pyfwd.testing import assert_dense_close
+        from pyfwd.backends import numba_kernels as nk
+        rng = np.random.default_rng(0)
+        X = rng.standard_normal((29, 67)).astype(np.float32)
+        W = rng.standard_normal((150, 67)).astype(np.float32)
+        b = rng.standard_normal(150).astype(np.float32)
+        for act in pyfwd.ACTIVATIONS:
+            assert_dense_close(pyfwd.dense(X, W, b, act, backend="numba"), X, W, b, act)
+            assert_dense_close(pyfwd.dense(X[:1], W, b, act, backend="numba"), X[:1], W, b, act)
+        asm = "\\n".join(nk._layer_task.inspect_asm().values())
+        print("zmm" in asm, "ymm" in asm)
+    """
+    env = {"NUMBA_CACHE_DIR": str(tmp_path / "c"), "NUMBA_CPU_NAME": "haswell",
+           "NUMBA_CPU_FEATURES": features, "PYFWD_NUM_THREADS": "1"}
+    assert _run_py(code, env, tmp_path).split()[-2:] == ["False", "True"]
