@@ -15,7 +15,7 @@ Structure (BLIS-like, see STYLE.md):
 * ``_layer_task``: one block of output rows x panels; the epilogue adds the bias,
   writes Z (for ``return_cache``) and applies the activation, picked by its
   integer code (``pyfwd.activations.ACT_CODE``) at run time, so one compilation
-  serves every activation; softmax is a row pass once a task has whole rows;
+  serves every activation; softmax is a row pass after the GEMM tasks;
 * ``_layer_par`` / ``_layer_ser``: the tasks over ``prange`` (output blocks only,
   never K) or a plain loop for small problems;
 * ``net_forward``: every layer back to back in one call, ping-pong buffers.
@@ -256,10 +256,14 @@ def _layer_task(t, npb, MB, PB, A, Wp, b, act, Z, write_z, Y):
             _epilogue(acc, mr, NR, i0, p * NR, b, act, Z, write_z, Y)
             p += 1
         i0 += mr
-    if act == SOFTMAX:  # softmax tasks hold whole rows (plan() sets PB = npan)
-        e = np.empty(Y.shape[1], dtype=np.float64)
-        for i in range(r0, r1):
-            _softmax_row(Y[i], e)
+
+
+@njit()
+def _softmax_block(rb, MB, Y):
+    """The softmax row pass over rows [rb*MB, +MB) once the GEMM tasks are done."""
+    e = np.empty(Y.shape[1], dtype=np.float64)
+    for i in range(rb * MB, min(Y.shape[0], rb * MB + MB)):
+        _softmax_row(Y[i], e)
 
 
 @njit(parallel=True)
@@ -268,29 +272,34 @@ def _layer_par(ntasks, npb, MB, PB, A, Wp, b, act, Z, write_z, Y):
     # dynamically, so a thread the OS delays does not hold up the others.
     for t in prange(ntasks):  # output blocks only: the K sum is never split
         _layer_task(t, npb, MB, PB, A, Wp, b, act, Z, write_z, Y)
+    if act == SOFTMAX:
+        for rb in prange(ntasks // npb):
+            _softmax_block(rb, MB, Y)
 
 
 @njit()
 def _layer_ser(ntasks, npb, MB, PB, A, Wp, b, act, Z, write_z, Y):
     for t in range(ntasks):
         _layer_task(t, npb, MB, PB, A, Wp, b, act, Z, write_z, Y)
+    if act == SOFTMAX:
+        for rb in range(ntasks // npb):
+            _softmax_block(rb, MB, Y)
 
 
 @njit()
-def _plan(M, K, npan, NR, itemsize, nthreads, softmax):
-    """Blocks of a layer: (ntasks, npb, MB, PB). Panels per task fit in L2;
-    with several threads, about 4 tasks per thread. Any split gives the same
-    bits (each element is one FMA chain), so this only affects speed."""
+def _plan(M, K, npan, NR, itemsize, nthreads):
+    """Blocks of a layer: (ntasks, npb, MB, PB), ntasks = row blocks * npb.
+    Panels per task fit in L2; with several threads, about 4 tasks per thread.
+    Any split gives the same bits (each element is one FMA chain), so this only
+    affects speed."""
     PB = max(1, min(npan, L2_BYTES // max(1, K * NR * itemsize)))
-    if softmax:
-        PB = npan
     npb = (npan + PB - 1) // PB
     want = 4 * nthreads if nthreads > 1 else 1
     nrb_want = max(1, (want + npb - 1) // npb)
     MB = (M + nrb_want - 1) // nrb_want
     MB = max(MR, (MB + MR - 1) // MR * MR)
     nrb = (M + MB - 1) // MB
-    if nthreads > 1 and nrb * npb < 2 * nthreads and not softmax:
+    if nthreads > 1 and nrb * npb < 2 * nthreads:
         # too few row blocks (small batch): split the panels further
         npb = min(npan, max(npb, (2 * nthreads + nrb - 1) // nrb))
         PB = (npan + npb - 1) // npb
@@ -349,7 +358,7 @@ def net_forward(X, wflat, bflat, meta, out, cbuf, write_cache, nthreads, par_min
         if M > 0:
             par = nthreads > 1 and 2.0 * M * N * K >= par_min_flops
             nt = nthreads if par else 1
-            ntasks, npb, MB, PB = _plan(M, K, npan, NR, itemsize, nt, act == SOFTMAX)
+            ntasks, npb, MB, PB = _plan(M, K, npan, NR, itemsize, nt)
             if par:
                 _layer_par(ntasks, npb, MB, PB, A, Wp, b, act, Z, write_cache, Y)
             else:
