@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -324,3 +325,28 @@ def test_codegen_without_avx512(be, tmp_path):
     env = {"NUMBA_CACHE_DIR": str(tmp_path / "c"), "NUMBA_CPU_NAME": "haswell",
            "NUMBA_CPU_FEATURES": features, "PYFWD_NUM_THREADS": "1"}
     assert _run_py(code, env, tmp_path).split()[-2:] == ["False", "True"]
+
+
+def test_forked_child_runs(be, threads):
+    """GNU OpenMP aborts a forked child's parallel launch once the parent used
+    it; the backend runs serially in a forked child, with the same bits."""
+    import multiprocessing as mp
+    rng = np.random.default_rng(2)
+    net = pyfwd.Network([256, 192, 10], ["relu", "softmax"], seed=3)
+    X = rng.standard_normal((128, 256)).astype(np.float32)
+    pyfwd.set_num_threads(2)
+    ref = net.forward(X, backend="numba")  # a parallel region in the parent
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+
+    def child():
+        q.put(net.forward(X, backend="numba"))
+
+    p = ctx.Process(target=child)
+    with warnings.catch_warnings():  # Python >= 3.12 warns about fork with threads
+        warnings.simplefilter("ignore", DeprecationWarning)
+        p.start()
+    y = q.get(timeout=120)
+    p.join(timeout=120)
+    assert p.exitcode == 0
+    assert np.array_equal(y, ref)

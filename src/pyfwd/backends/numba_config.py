@@ -1,4 +1,5 @@
-"""The one place where the Numba backend's compile flags and block sizes live.
+"""The one place where the Numba backend's compile flags live (the block sizes
+live in ``numba_kernels.py``, next to the code they shape, see CACHE below).
 
 * ``FASTMATH`` is ``False`` and stays so: fastmath set to True (or the ``nnan`` /
   ``ninf`` flags) lets LLVM assume there is no NaN or inf, which breaks the NaN
@@ -12,12 +13,10 @@
   to no cache at all when no location is usable, so a read-only install never
   raises. Caveat (Numba's caching docs): a cache entry is invalidated only by an
   edit to the file that defines the function, so the constants the kernels use
-  are defined in ``numba_kernels.py`` itself, not here.
-* Block sizes of the GEMM, per dtype (``VEC_BYTES``: one 512-bit vector; LLVM
-  splits it into two 256-bit halves on CPUs without AVX-512, so the code stays
-  portable; it is compiled for the host CPU at run time). Measured on a Xeon with
-  AVX-512 (768^3, one thread): 12x2 vectors 106 GFLOP/s float32, 53 float64;
-  8x3 equal; 4x2 57; 256-bit vectors 95 / 49.
+  are defined in ``numba_kernels.py`` itself, and a change of the flags here
+  needs the ``__pycache__/numba_kernels*.nb[ic]`` files removed.
+* ``error_model="numpy"``: division by zero gives inf/NaN as in NumPy, no
+  exception checks in the loops.
 """
 from __future__ import annotations
 

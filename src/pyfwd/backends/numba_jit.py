@@ -11,6 +11,7 @@ parallel call, and serialises parallel calls when Numba's threading layer is
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -29,6 +30,18 @@ assert [ACT_CODE[n] for n in ("linear", "relu", "leaky_relu", "sigmoid", "tanh",
                                                    nk.TANH, nk.SOFTMAX, nk.GELU, nk.SILU]
 
 _META_COLS = 8  # (K, N, npan, NR, woff, boff, nb, act), see numba_kernels.net_forward
+
+# GNU OpenMP (Numba's omp layer) aborts a forked child that launches a parallel
+# region when the parent already had one; a forked child therefore runs serially.
+_forked = False
+
+
+def _after_fork_in_child() -> None:
+    global _forked
+    _forked = True
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _pack(W: np.ndarray, NR: int) -> np.ndarray:
@@ -94,7 +107,7 @@ class NumbaBackend(Backend):
     def _run(self, X, packed, out, cbuf, write_cache, par_min=None):
         nt = self._threads
         par_min = cfg.PAR_MIN_FLOPS if par_min is None else par_min
-        if nt == 1 or X.shape[0] * packed.row_flops < par_min:
+        if nt == 1 or X.shape[0] * packed.row_flops < par_min or _forked:
             # every layer runs single-threaded (decided per layer in the kernel)
             nk.net_forward(X, packed.wflat, packed.bflat, packed.meta, out, cbuf,
                            write_cache, 1, par_min)
