@@ -77,6 +77,7 @@ def test_block_edges(isa, dtype, rng):
         shapes += [(MR + d, 7, NR + d), (2 * MR + d, 3, 2 * NR + d), (MC + d, 5, 3),
                    (3, KC + d, 5), (MR + 1, 2 * KC + d, NR + 1), (2, 3, NC + d),
                    (MW, 9, NW + d), (MW + 1, 9, NW + d), (1, 11, 2 * NW + d)]
+    shapes.append((MC + 1, KC + 1, NR + 1))  # several M and K blocks at once
     for M, K, N in shapes:
         X, W, b = data(rng, M, K, N, dtype)
         check_dense(X, W, b, "relu")

@@ -109,11 +109,19 @@ template <typename T>
 void gemm_part(const KernelBundle<T>& kb, int64_t K, const T* A, int64_t rsa, int64_t csa, const T* Bp, T* C,
                int64_t ldc, const Epilogue<T>& ep, const Part& p, int64_t N) {
     const int MR = kb.MR, NR = kb.NR;
-    const int64_t MC = kb.MC, NC = kb.NC;
+    const int64_t NC = kb.NC;
     // Balanced K blocks: ceil(K / KC) blocks of (nearly) equal size, rounded up to 8.
     // Depends on K and the bundle only, so every thread count sums in the same order.
     const int64_t kblocks = std::max<int64_t>(1, ceil_div(K, kb.KC));
     const int64_t KC = std::min<int64_t>(kb.KC, ceil_div(ceil_div(K, kblocks), 8) * 8);
+    // M blocks: the A block may take MC x KC elements of L2 (the bundle's budget), so a
+    // shorter K block allows more rows; then balanced, so that e.g. 256 rows run as one
+    // block and W streams from memory once, not twice. (M blocking never changes the
+    // order of any sum.)
+    const int64_t mpart = p.m1 - p.m0;
+    const int64_t mc_max = std::max<int64_t>(MR, kb.MC * kb.KC / std::max<int64_t>(KC, 1) / MR * MR);
+    const int64_t mblocks = std::max<int64_t>(1, ceil_div(mpart, mc_max));
+    const int64_t MC = ceil_div(ceil_div(mpart, mblocks), MR) * MR;
     // A with contiguous rows is read in place when N is small (the "sup" path): packing
     // costs one store per A element, as much as the N/16 FMAs it feeds when N is ~128.
     // For wide outputs the packed, contiguous A slivers win (measured: 2048^3 runs
