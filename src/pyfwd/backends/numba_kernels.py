@@ -216,17 +216,10 @@ def _epilogue(acc, mr, ncols, i0, n0, b, act, Z, write_z, Y):
 
 
 @njit()
-def _layer_task(t, npb, MB, PB, A, Wp, b, act, Z, write_z, Y):
-    """Task *t* of a layer: output rows [rb*MB, +MB) x panels [pb*PB, +PB)."""
-    M = A.shape[0]
-    npan = Wp.shape[0]
+def _layer_block(r0, r1, p0, p1, A, Wp, b, act, Z, write_z, Y):
+    """Output rows [r0, r1) x panels [p0, p1) of a layer, GEMM and epilogue
+    (softmax excepted: a row pass once whole rows are done)."""
     NR = Wp.shape[2]
-    rb = t // npb
-    pb = t - rb * npb
-    r0 = rb * MB
-    r1 = min(M, r0 + MB)
-    p0 = pb * PB
-    p1 = min(npan, p0 + PB)
     acc = np.empty((MR, 4 * NR), dtype=A.dtype)
     i0 = r0
     while i0 < r1:
@@ -264,11 +257,20 @@ def _layer_task(t, npb, MB, PB, A, Wp, b, act, Z, write_z, Y):
 
 
 @njit()
-def _softmax_block(rb, MB, Y):
-    """The softmax row pass over rows [rb*MB, +MB) once the GEMM tasks are done."""
+def _softmax_rows(r0, r1, Y):
+    """The softmax row pass over rows [r0, r1) once their GEMM is done."""
     e = np.empty(Y.shape[1], dtype=np.float64)
-    for i in range(rb * MB, min(Y.shape[0], rb * MB + MB)):
+    for i in range(r0, r1):
         _softmax_row(Y[i], e)
+
+
+@njit()
+def _layer_task(t, npb, MB, PB, A, Wp, b, act, Z, write_z, Y):
+    """Task *t* of a layer: output rows [rb*MB, +MB) x panels [pb*PB, +PB)."""
+    rb = t // npb
+    pb = t - rb * npb
+    _layer_block(rb * MB, min(A.shape[0], rb * MB + MB), pb * PB,
+                 min(Wp.shape[0], pb * PB + PB), A, Wp, b, act, Z, write_z, Y)
 
 
 @njit(parallel=True)
@@ -279,7 +281,7 @@ def _layer_par(ntasks, npb, MB, PB, A, Wp, b, act, Z, write_z, Y):
         _layer_task(t, npb, MB, PB, A, Wp, b, act, Z, write_z, Y)
     if act == SOFTMAX:
         for rb in prange(ntasks // npb):
-            _softmax_block(rb, MB, Y)
+            _softmax_rows(rb * MB, min(Y.shape[0], rb * MB + MB), Y)
 
 
 @njit()
@@ -287,19 +289,24 @@ def _layer_ser(ntasks, npb, MB, PB, A, Wp, b, act, Z, write_z, Y):
     for t in range(ntasks):
         _layer_task(t, npb, MB, PB, A, Wp, b, act, Z, write_z, Y)
     if act == SOFTMAX:
-        for rb in range(ntasks // npb):
-            _softmax_block(rb, MB, Y)
+        _softmax_rows(0, Y.shape[0], Y)
+
+
+@njit()
+def _l2_panels(K, npan, NR, itemsize):
+    """Panels per block so that a block of packed W stays in L2."""
+    return max(1, min(npan, L2_BYTES // max(1, K * NR * itemsize)))
 
 
 @njit()
 def _plan(M, K, npan, NR, itemsize, nthreads):
     """Blocks of a layer: (ntasks, npb, MB, PB), ntasks = row blocks * npb.
-    Panels per task fit in L2; with several threads, about 4 tasks per thread.
+    Panels per task fit in L2; with several threads, about 2 tasks per thread.
     Any split gives the same bits (each element is one FMA chain), so this only
     affects speed."""
-    PB = max(1, min(npan, L2_BYTES // max(1, K * NR * itemsize)))
+    PB = _l2_panels(K, npan, NR, itemsize)
     npb = (npan + PB - 1) // PB
-    want = 4 * nthreads if nthreads > 1 else 1
+    want = 2 * nthreads if nthreads > 1 else 1
     nrb_want = max(1, (want + npb - 1) // npb)
     MB = (M + nrb_want - 1) // nrb_want
     MB = max(MR, (MB + MR - 1) // MR * MR)
@@ -313,6 +320,57 @@ def _plan(M, K, npan, NR, itemsize, nthreads):
 
 
 @njit()
+def _layer_views(l, M, wflat, bflat, meta, out, cbuf, write_cache, buf0, buf1, noz):
+    """Layer l's packed W, bias, Z (or an empty array) and output Y, as views
+    into the flat arrays (see :func:`net_forward` for the layout)."""
+    L = meta.shape[0]
+    K, N, npan, NR, woff, boff, nb = (meta[l, 0], meta[l, 1], meta[l, 2], meta[l, 3],
+                                      meta[l, 4], meta[l, 5], meta[l, 6])
+    Wp = wflat[woff:woff + npan * K * NR].reshape((npan, K, NR))
+    b = bflat[boff:boff + nb]
+    coff = 0
+    for j in range(l):
+        coff += 2 * M * meta[j, 1]
+    if write_cache:
+        Z = cbuf[coff:coff + M * N].reshape((M, N))
+    else:
+        Z = noz
+    if l == L - 1:
+        Y = out
+    elif write_cache:
+        Y = cbuf[coff + M * N:coff + 2 * M * N].reshape((M, N))
+    elif l % 2 == 0:
+        Y = buf0[:M * N].reshape((M, N))
+    else:
+        Y = buf1[:M * N].reshape((M, N))
+    return Wp, b, Z, Y
+
+
+@njit()
+def _rows_through_network(r0, r1, X, wflat, bflat, meta, out, cbuf, write_cache, buf0, buf1, noz):
+    """Rows [r0, r1) through every layer (one task of the row-split forward)."""
+    M = X.shape[0]
+    A = X
+    for l in range(meta.shape[0]):
+        Wp, b, Z, Y = _layer_views(l, M, wflat, bflat, meta, out, cbuf, write_cache, buf0, buf1, noz)
+        npan = Wp.shape[0]
+        PB = _l2_panels(Wp.shape[1], npan, Wp.shape[2], X.itemsize)
+        for p0 in range(0, npan, PB):
+            _layer_block(r0, r1, p0, min(npan, p0 + PB), A, Wp, b, meta[l, 7], Z, write_cache, Y)
+        if meta[l, 7] == SOFTMAX:
+            _softmax_rows(r0, r1, Y)
+        A = Y
+
+
+@njit(parallel=True)
+def _net_rows_par(nrb, MB, X, wflat, bflat, meta, out, cbuf, write_cache, buf0, buf1, noz):
+    # One parallel region for the whole network: no barrier between layers.
+    for rb in prange(nrb):
+        _rows_through_network(rb * MB, min(X.shape[0], rb * MB + MB), X, wflat, bflat, meta,
+                              out, cbuf, write_cache, buf0, buf1, noz)
+
+
+@njit()
 def net_forward(X, wflat, bflat, meta, out, cbuf, write_cache, nthreads, par_min_flops):
     """Every layer of a network, back to back.
 
@@ -322,10 +380,13 @@ def net_forward(X, wflat, bflat, meta, out, cbuf, write_cache, nthreads, par_min
     woff, boff, nb, act)``. The last layer writes *out*. With *write_cache*,
     Z_l and A_l (l < L) are written into *cbuf* one after the other (Z1, A1, Z2,
     ..., ZL); otherwise two ping-pong buffers hold the hidden activations.
+
+    With several threads and a batch of at least 4 row tiles per thread, the
+    threads split the batch and push their rows through every layer in one
+    parallel region; otherwise each layer is split over rows and panels.
     """
     L = meta.shape[0]
     M = X.shape[0]
-    itemsize = X.itemsize
     maxn = 0
     for l in range(L - 1):
         maxn = max(maxn, meta[l, 1])
@@ -333,39 +394,28 @@ def net_forward(X, wflat, bflat, meta, out, cbuf, write_cache, nthreads, par_min
     buf0 = np.empty(nbuf, dtype=X.dtype)
     buf1 = np.empty(nbuf if L > 2 else 0, dtype=X.dtype)
     noz = np.empty((0, 0), dtype=X.dtype)
+    if M == 0:
+        return
+    if nthreads > 1 and M >= 4 * MR * nthreads:
+        flops = 0.0
+        for l in range(L):
+            flops += 2.0 * M * meta[l, 0] * meta[l, 1]
+        if flops >= par_min_flops:
+            nrb = 4 * nthreads
+            MB = (M + nrb - 1) // nrb
+            MB = (MB + MR - 1) // MR * MR
+            _net_rows_par((M + MB - 1) // MB, MB, X, wflat, bflat, meta, out, cbuf,
+                          write_cache, buf0, buf1, noz)
+            return
     A = X
-    coff = 0
     for l in range(L):
-        K = meta[l, 0]
-        N = meta[l, 1]
-        npan = meta[l, 2]
-        NR = meta[l, 3]
-        woff = meta[l, 4]
-        boff = meta[l, 5]
-        nb = meta[l, 6]
-        act = meta[l, 7]
-        Wp = wflat[woff:woff + npan * K * NR].reshape((npan, K, NR))
-        b = bflat[boff:boff + nb]
-        if write_cache:
-            Z = cbuf[coff:coff + M * N].reshape((M, N))
-            coff += M * N
+        Wp, b, Z, Y = _layer_views(l, M, wflat, bflat, meta, out, cbuf, write_cache, buf0, buf1, noz)
+        K, N, npan, NR, act = meta[l, 0], meta[l, 1], meta[l, 2], meta[l, 3], meta[l, 7]
+        par = nthreads > 1 and 2.0 * M * N * K >= par_min_flops
+        nt = nthreads if par else 1
+        ntasks, npb, MB, PB = _plan(M, K, npan, NR, X.itemsize, nt)
+        if par:
+            _layer_par(ntasks, npb, MB, PB, A, Wp, b, act, Z, write_cache, Y)
         else:
-            Z = noz
-        if l == L - 1:
-            Y = out
-        elif write_cache:
-            Y = cbuf[coff:coff + M * N].reshape((M, N))
-            coff += M * N
-        elif l % 2 == 0:
-            Y = buf0[:M * N].reshape((M, N))
-        else:
-            Y = buf1[:M * N].reshape((M, N))
-        if M > 0:
-            par = nthreads > 1 and 2.0 * M * N * K >= par_min_flops
-            nt = nthreads if par else 1
-            ntasks, npb, MB, PB = _plan(M, K, npan, NR, itemsize, nt)
-            if par:
-                _layer_par(ntasks, npb, MB, PB, A, Wp, b, act, Z, write_cache, Y)
-            else:
-                _layer_ser(ntasks, npb, MB, PB, A, Wp, b, act, Z, write_cache, Y)
+            _layer_ser(ntasks, npb, MB, PB, A, Wp, b, act, Z, write_cache, Y)
         A = Y
