@@ -86,7 +86,8 @@ void ThreadPool::worker_loop(uint64_t seen) {
         int spins = 0;
         while (gen_.load(std::memory_order_acquire) == seen) {
             _mm_pause();
-            if (++spins % 64 == 0 && std::chrono::steady_clock::now() - t0 > kSpin) {
+            if (++spins % 256 == 0) std::this_thread::yield();  // let a waiting thread in
+            if (spins % 64 == 0 && std::chrono::steady_clock::now() - t0 > kSpin) {
                 std::unique_lock<std::mutex> lk(m_);
                 ++sleepers_;
                 cv_.wait(lk, [&] { return gen_.load(std::memory_order_acquire) != seen; });
@@ -131,14 +132,19 @@ void ThreadPool::run_impl(int ntasks, TaskFn fn, void* ctx) {
     }
     if (sleepers > 0) cv_.notify_all();
     work(fn, ctx, ntasks);
-    while (done_.load(std::memory_order_acquire) < ntasks) _mm_pause();
+    // Wait for the workers' tasks. Yield now and then: on a busy machine a worker may be
+    // runnable but waiting for a core, and this thread's spinning would keep it from ours.
+    for (int spins = 1; done_.load(std::memory_order_acquire) < ntasks; ++spins) {
+        _mm_pause();
+        if (spins % 256 == 0) std::this_thread::yield();
+    }
     // Workers that woke late may still be between reading the job and finding no task:
     // retire the job before the caller's stack frame (ctx) goes away.
     {
         std::lock_guard<std::mutex> lk(m_);
         fn_ = nullptr;
     }
-    while (active_workers_.load(std::memory_order_acquire) > 0) _mm_pause();
+    while (active_workers_.load(std::memory_order_acquire) > 0) std::this_thread::yield();
 }
 
 }  // namespace pyfwd
