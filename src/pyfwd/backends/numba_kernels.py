@@ -12,13 +12,15 @@ Structure (BLIS-like, see STYLE.md):
 * packing: W (N, K) is packed once (per ``prepare``) into panels of ``NR``
   output columns, K-major: ``Wp[p, k, j] = W[p*NR + j, k]`` (zero-padded), so the
   micro-kernel reads each panel contiguously;
-* ``_layer_task``: one block of output rows x panels; the epilogue adds the bias,
+* ``_layer_block``: one block of output rows x panels; the epilogue adds the bias,
   writes Z (for ``return_cache``) and applies the activation, picked by its
   integer code (``pyfwd.activations.ACT_CODE``) at run time, so one compilation
   serves every activation; softmax is a row pass after the GEMM tasks;
-* ``_layer_par`` / ``_layer_ser``: the tasks over ``prange`` (output blocks only,
-  never K) or a plain loop for small problems;
-* ``net_forward``: every layer back to back in one call, ping-pong buffers.
+* ``_layer_par``: a layer's tasks over ``prange`` (output blocks only, never K);
+  ``_net_rows_par``: big batches, row blocks through every layer in one region;
+* ``net_forward``: every layer back to back in one call, ping-pong buffers,
+  serial for small problems. Few functions call ``_layer_block``: each caller
+  re-optimises the callee's code when Numba links it, so depth costs compile time.
 
 Only C-contiguous float32/float64 arrays reach these functions (the wrapper in
 ``numba_jit`` normalises), so each function has two signatures. Nothing here is
@@ -264,32 +266,22 @@ def _softmax_rows(r0, r1, Y):
         _softmax_row(Y[i], e)
 
 
-@njit()
-def _layer_task(t, npb, MB, PB, A, Wp, b, act, Z, write_z, Y):
-    """Task *t* of a layer: output rows [rb*MB, +MB) x panels [pb*PB, +PB)."""
-    rb = t // npb
-    pb = t - rb * npb
-    _layer_block(rb * MB, min(A.shape[0], rb * MB + MB), pb * PB,
-                 min(Wp.shape[0], pb * PB + PB), A, Wp, b, act, Z, write_z, Y)
-
-
 @njit(parallel=True)
 def _layer_par(ntasks, npb, MB, PB, A, Wp, b, act, Z, write_z, Y):
-    # The caller sets Numba's chunk size to 1 (numba_jit): tasks are handed out
-    # dynamically, so a thread the OS delays does not hold up the others.
-    for t in prange(ntasks):  # output blocks only: the K sum is never split
-        _layer_task(t, npb, MB, PB, A, Wp, b, act, Z, write_z, Y)
+    """A layer's tasks (row block x panel block) over ``prange``: output blocks
+    only, the K sum is never split. The caller sets Numba's chunk size to 1
+    (numba_jit): tasks are handed out one by one, so a thread the OS delays
+    does not hold up the others."""
+    M = A.shape[0]
+    npan = Wp.shape[0]
+    for t in prange(ntasks):
+        rb = t // npb
+        pb = t - rb * npb
+        _layer_block(rb * MB, min(M, rb * MB + MB), pb * PB, min(npan, pb * PB + PB),
+                     A, Wp, b, act, Z, write_z, Y)
     if act == SOFTMAX:
         for rb in prange(ntasks // npb):
-            _softmax_rows(rb * MB, min(Y.shape[0], rb * MB + MB), Y)
-
-
-@njit()
-def _layer_ser(ntasks, npb, MB, PB, A, Wp, b, act, Z, write_z, Y):
-    for t in range(ntasks):
-        _layer_task(t, npb, MB, PB, A, Wp, b, act, Z, write_z, Y)
-    if act == SOFTMAX:
-        _softmax_rows(0, Y.shape[0], Y)
+            _softmax_rows(rb * MB, min(M, rb * MB + MB), Y)
 
 
 @njit()
@@ -346,28 +338,26 @@ def _layer_views(l, M, wflat, bflat, meta, out, cbuf, write_cache, buf0, buf1, n
     return Wp, b, Z, Y
 
 
-@njit()
-def _rows_through_network(r0, r1, X, wflat, bflat, meta, out, cbuf, write_cache, buf0, buf1, noz):
-    """Rows [r0, r1) through every layer (one task of the row-split forward)."""
-    M = X.shape[0]
-    A = X
-    for l in range(meta.shape[0]):
-        Wp, b, Z, Y = _layer_views(l, M, wflat, bflat, meta, out, cbuf, write_cache, buf0, buf1, noz)
-        npan = Wp.shape[0]
-        PB = _l2_panels(Wp.shape[1], npan, Wp.shape[2], X.itemsize)
-        for p0 in range(0, npan, PB):
-            _layer_block(r0, r1, p0, min(npan, p0 + PB), A, Wp, b, meta[l, 7], Z, write_cache, Y)
-        if meta[l, 7] == SOFTMAX:
-            _softmax_rows(r0, r1, Y)
-        A = Y
-
-
 @njit(parallel=True)
 def _net_rows_par(nrb, MB, X, wflat, bflat, meta, out, cbuf, write_cache, buf0, buf1, noz):
-    # One parallel region for the whole network: no barrier between layers.
+    """Row blocks of the batch through every layer, one block per task: one
+    parallel region for the whole network, no barrier between layers."""
+    M = X.shape[0]
     for rb in prange(nrb):
-        _rows_through_network(rb * MB, min(X.shape[0], rb * MB + MB), X, wflat, bflat, meta,
-                              out, cbuf, write_cache, buf0, buf1, noz)
+        r0 = rb * MB
+        r1 = min(M, r0 + MB)
+        A = X
+        for l in range(meta.shape[0]):
+            Wp, b, Z, Y = _layer_views(l, M, wflat, bflat, meta, out, cbuf, write_cache,
+                                       buf0, buf1, noz)
+            npan = Wp.shape[0]
+            PB = _l2_panels(Wp.shape[1], npan, Wp.shape[2], X.itemsize)
+            for p0 in range(0, npan, PB):
+                _layer_block(r0, r1, p0, min(npan, p0 + PB), A, Wp, b, meta[l, 7], Z,
+                             write_cache, Y)
+            if meta[l, 7] == SOFTMAX:
+                _softmax_rows(r0, r1, Y)
+            A = Y
 
 
 @njit()
@@ -413,9 +403,13 @@ def net_forward(X, wflat, bflat, meta, out, cbuf, write_cache, nthreads, par_min
         K, N, npan, NR, act = meta[l, 0], meta[l, 1], meta[l, 2], meta[l, 3], meta[l, 7]
         par = nthreads > 1 and 2.0 * M * N * K >= par_min_flops
         nt = nthreads if par else 1
-        ntasks, npb, MB, PB = _plan(M, K, npan, NR, X.itemsize, nt)
         if par:
+            ntasks, npb, MB, PB = _plan(M, K, npan, NR, X.itemsize, nt)
             _layer_par(ntasks, npb, MB, PB, A, Wp, b, act, Z, write_cache, Y)
         else:
-            _layer_ser(ntasks, npb, MB, PB, A, Wp, b, act, Z, write_cache, Y)
+            PB = _l2_panels(K, npan, NR, X.itemsize)
+            for p0 in range(0, npan, PB):
+                _layer_block(0, M, p0, min(npan, p0 + PB), A, Wp, b, act, Z, write_cache, Y)
+            if act == SOFTMAX:
+                _softmax_rows(0, M, Y)
         A = Y
