@@ -104,13 +104,13 @@ class NumbaBackend(Backend):
     def set_num_threads(self, n: int) -> None:
         self._threads = max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))
 
-    def _run(self, X, packed, out, cbuf, write_cache, par_min=None):
-        nt = self._threads
+    def _run(self, X, packed, out, cbuf, write_cache, par_min=None, nt=None):
+        nt = self._threads if nt is None else nt
         par_min = cfg.PAR_MIN_FLOPS if par_min is None else par_min
         if nt == 1 or X.shape[0] * packed.row_flops < par_min or _forked:
-            # every layer runs single-threaded (decided per layer in the kernel)
-            nk.net_forward(X, packed.wflat, packed.bflat, packed.meta, out, cbuf,
-                           write_cache, 1, par_min)
+            # no layer is big enough for threads (the kernel decides per layer)
+            nk.net_forward_serial(X, packed.wflat, packed.bflat, packed.meta, out, cbuf,
+                                  write_cache)
             return
         if getattr(self._tls, "nt", None) != nt or numba.get_num_threads() != nt:
             numba.set_num_threads(nt)  # Numba's thread count is per calling thread
@@ -174,24 +174,22 @@ class NumbaBackend(Backend):
     # -- extras -----------------------------------------------------------
     def warmup(self) -> float:
         """Compile (or load from Numba's cache) every signature: float32 and
-        float64, serial and parallel. Returns the seconds it took."""
+        float64, the serial entry point and the parallel one (which a process
+        compiles only once it runs a problem big enough for threads). Returns
+        the seconds it took."""
         t0 = time.perf_counter()
-        saved = self._threads
-        try:
-            for dtype in (np.float32, np.float64):
-                rng = np.random.default_rng(0)
-                Ws = [rng.standard_normal((3, 2)).astype(dtype), rng.standard_normal((2, 3)).astype(dtype)]
-                bs = [np.zeros(3, dtype), np.zeros(2, dtype)]
-                packed = self.prepare(Ws, bs, ["relu", "softmax"])
-                X = np.ones((2, 2), dtype)
-                for nt in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
-                    self._threads = nt  # nt > 1 with par_min=0 compiles the parallel path
-                    for write_cache in (False, True):
-                        out = np.empty((2, 2), dtype)
-                        cbuf = np.empty(2 * 3 * 2 + 2 * 2, dtype) if write_cache else out.ravel()[:0]
-                        self._run(X, packed, out, cbuf, write_cache, par_min=0)
-        finally:
-            self._threads = saved
+        for dtype in (np.float32, np.float64):
+            rng = np.random.default_rng(0)
+            Ws = [rng.standard_normal((3, 2)).astype(dtype), rng.standard_normal((2, 3)).astype(dtype)]
+            bs = [np.zeros(3, dtype), np.zeros(2, dtype)]
+            packed = self.prepare(Ws, bs, ["relu", "softmax"])
+            X = np.ones((2, 2), dtype)
+            # nt > 1 with par_min=0 compiles (and runs) the parallel entry point
+            for nt in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
+                for write_cache in (False, True):
+                    out = np.empty((2, 2), dtype)
+                    cbuf = np.empty(2 * 3 * 2 + 2 * 2, dtype) if write_cache else out.ravel()[:0]
+                    self._run(X, packed, out, cbuf, write_cache, par_min=0, nt=nt)
         return time.perf_counter() - t0
 
     def config(self):

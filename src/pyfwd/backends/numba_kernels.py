@@ -361,8 +361,42 @@ def _net_rows_par(nrb, MB, X, wflat, bflat, meta, out, cbuf, write_cache, buf0, 
 
 
 @njit()
+def _buffers(X, meta, write_cache):
+    """Two ping-pong buffers for the hidden activations (none when the cache
+    arrays take them) and an empty Z for layers that do not write one."""
+    M = X.shape[0]
+    L = meta.shape[0]
+    maxn = 0
+    for l in range(L - 1):
+        maxn = max(maxn, meta[l, 1])
+    nbuf = 0 if write_cache else M * maxn
+    buf0 = np.empty(nbuf, dtype=X.dtype)
+    buf1 = np.empty(nbuf if L > 2 else 0, dtype=X.dtype)
+    return buf0, buf1, np.empty((0, 0), dtype=X.dtype)
+
+
+@njit()
+def net_forward_serial(X, wflat, bflat, meta, out, cbuf, write_cache):
+    """Every layer of a network, back to back, on the calling thread (the
+    arguments as in :func:`net_forward`). A separate entry point, so that
+    single-threaded use never compiles the parallel paths."""
+    M = X.shape[0]
+    buf0, buf1, noz = _buffers(X, meta, write_cache)
+    A = X
+    for l in range(meta.shape[0]):
+        Wp, b, Z, Y = _layer_views(l, M, wflat, bflat, meta, out, cbuf, write_cache, buf0, buf1, noz)
+        npan = Wp.shape[0]
+        PB = _l2_panels(Wp.shape[1], npan, Wp.shape[2], X.itemsize)
+        for p0 in range(0, npan, PB):
+            _layer_block(0, M, p0, min(npan, p0 + PB), A, Wp, b, meta[l, 7], Z, write_cache, Y)
+        if meta[l, 7] == SOFTMAX:
+            _softmax_rows(0, M, Y)
+        A = Y
+
+
+@njit()
 def net_forward(X, wflat, bflat, meta, out, cbuf, write_cache, nthreads, par_min_flops):
-    """Every layer of a network, back to back.
+    """Every layer of a network, back to back, on up to *nthreads* threads.
 
     X (M, K0) C-contiguous; layer l's packed W is
     ``wflat[woff : woff + npan*K*NR].reshape(npan, K, NR)``, its bias
@@ -371,19 +405,14 @@ def net_forward(X, wflat, bflat, meta, out, cbuf, write_cache, nthreads, par_min
     Z_l and A_l (l < L) are written into *cbuf* one after the other (Z1, A1, Z2,
     ..., ZL); otherwise two ping-pong buffers hold the hidden activations.
 
-    With several threads and a batch of at least 4 row tiles per thread, the
-    threads split the batch and push their rows through every layer in one
-    parallel region; otherwise each layer is split over rows and panels.
+    With a batch of at least 4 row tiles per thread, the threads split the
+    batch and push their rows through every layer in one parallel region;
+    otherwise each layer with at least *par_min_flops* is split over rows and
+    panels, smaller layers run on the calling thread.
     """
     L = meta.shape[0]
     M = X.shape[0]
-    maxn = 0
-    for l in range(L - 1):
-        maxn = max(maxn, meta[l, 1])
-    nbuf = 0 if write_cache else M * maxn
-    buf0 = np.empty(nbuf, dtype=X.dtype)
-    buf1 = np.empty(nbuf if L > 2 else 0, dtype=X.dtype)
-    noz = np.empty((0, 0), dtype=X.dtype)
+    buf0, buf1, noz = _buffers(X, meta, write_cache)
     if M == 0:
         return
     if nthreads > 1 and M >= 4 * MR * nthreads:
@@ -401,10 +430,8 @@ def net_forward(X, wflat, bflat, meta, out, cbuf, write_cache, nthreads, par_min
     for l in range(L):
         Wp, b, Z, Y = _layer_views(l, M, wflat, bflat, meta, out, cbuf, write_cache, buf0, buf1, noz)
         K, N, npan, NR, act = meta[l, 0], meta[l, 1], meta[l, 2], meta[l, 3], meta[l, 7]
-        par = nthreads > 1 and 2.0 * M * N * K >= par_min_flops
-        nt = nthreads if par else 1
-        if par:
-            ntasks, npb, MB, PB = _plan(M, K, npan, NR, X.itemsize, nt)
+        if nthreads > 1 and 2.0 * M * N * K >= par_min_flops:
+            ntasks, npb, MB, PB = _plan(M, K, npan, NR, X.itemsize, nthreads)
             _layer_par(ntasks, npb, MB, PB, A, Wp, b, act, Z, write_cache, Y)
         else:
             PB = _l2_panels(K, npan, NR, X.itemsize)
