@@ -93,6 +93,17 @@ def test_hard_shapes(isa, dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_no_inputs_or_outputs(isa, dtype, rng):
+    """K = 0: the output is act(bias) (one pass over an empty K); N = 0: empty."""
+    X, W, b = data(rng, 5, 0, 4, dtype)
+    for act in ACTIVATIONS:
+        check_dense(X, W, b, act)
+        check_dense(X, W, None, act)
+    X, W, b = data(rng, 5, 3, 0, dtype)
+    assert pyfwd.dense(X, W, b, "softmax", backend="cpp").shape == (5, 0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_empty_batch(dtype, rng):
     X, W, b = data(rng, 0, 6, 4, dtype)
     y = pyfwd.dense(X, W, b, "softmax", backend="cpp")
