@@ -25,9 +25,10 @@ from . import numba_kernels as nk
 
 __all__ = ["NumbaBackend"]
 
-assert [ACT_CODE[n] for n in ("linear", "relu", "leaky_relu", "sigmoid", "tanh", "softmax",
-                              "gelu", "silu")] == [nk.LINEAR, nk.RELU, nk.LEAKY_RELU, nk.SIGMOID,
-                                                   nk.TANH, nk.SOFTMAX, nk.GELU, nk.SILU]
+if [ACT_CODE[n] for n in ("linear", "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "gelu",
+                          "silu")] != [nk.LINEAR, nk.RELU, nk.LEAKY_RELU, nk.SIGMOID, nk.TANH,
+                                       nk.SOFTMAX, nk.GELU, nk.SILU]:
+    raise ImportError("numba_kernels' activation codes disagree with pyfwd.activations.ACT_CODE")
 
 _META_COLS = 8  # (K, N, npan, NR, woff, boff, nb, act), see numba_kernels.net_forward
 
