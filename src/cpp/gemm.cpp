@@ -110,10 +110,11 @@ void gemm_part(const KernelBundle<T>& kb, int64_t K, const T* A, int64_t rsa, in
                int64_t ldc, const Epilogue<T>& ep, const Part& p, int64_t N) {
     const int MR = kb.MR, NR = kb.NR;
     const int64_t NC = kb.NC;
-    // Balanced K blocks: ceil(K / KC) blocks of (nearly) equal size, rounded up to 8.
-    // Depends on K and the bundle only, so every thread count sums in the same order.
-    const int64_t kblocks = std::max<int64_t>(1, ceil_div(K, kb.KC));
-    const int64_t KC = std::max<int64_t>(1, std::min<int64_t>(kb.KC, ceil_div(ceil_div(K, kblocks), 8) * 8));
+    // K blocks: K <= 2*KC runs as one block (no round trip of C through memory between
+    // blocks); longer K as ceil(K / KC) balanced blocks, rounded up to 8. Depends on K and
+    // the bundle only, so every thread count sums in the same order.
+    const int64_t kblocks = K <= 2 * kb.KC ? 1 : ceil_div(K, kb.KC);
+    const int64_t KC = std::max<int64_t>(1, ceil_div(ceil_div(K, kblocks), 8) * 8);
     // M blocks: the A block may take MC x KC elements of L2 (the bundle's budget), so a
     // shorter K block allows more rows; then balanced, so that e.g. 256 rows run as one
     // block and W streams from memory once, not twice. (M blocking never changes the

@@ -84,7 +84,8 @@ struct F64 {
 
 // Block sizes (Haswell-class core: 16 ymm, 2 FMA ports, L1d 32 KB, L2 256 KB..2 MB):
 //  f32 6x16: 12 accumulators + 2 B vectors + 1 broadcast = 15 of 16 ymm.
-//  KC = 384: B sliver 384 x 16 x 4 B = 24 KB, inside a 32 KB L1 with an A sliver (9 KB).
+//  KC = 384: B sliver 384 x 16 x 4 B = 24 KB, inside a 32 KB L1 with an A sliver (9 KB)
+//    (the driver runs K up to 2*KC as one block: no extra round trip of C).
 //  MC = 6*16 = 96: A block 96 x 384 x 4 B = 144 KB, fits a 256 KB L2 (the smallest).
 //  f64 6x8: same register budget and bytes per sliver (8 x 8 B): same KC, MC = 6*8 = 48.
 void sgemm_ukr_avx2_6x16(int m, int64_t kc, const float* A, int64_t lda, const float* Bp, int64_t bstride, float* C,
