@@ -17,6 +17,8 @@ void on_fork_child() { g_forked.store(true, std::memory_order_relaxed); }
 // How long an idle worker spins before sleeping: back-to-back calls (the layers of one
 // forward, a serving loop) then cost no wake-up.
 constexpr auto kSpin = std::chrono::microseconds(200);
+// How long the caller spins for the workers' last tasks before sleeping.
+constexpr auto kCallerSpin = std::chrono::microseconds(50);
 
 }  // namespace
 
@@ -75,7 +77,11 @@ void ThreadPool::work(TaskFn fn, void* ctx, int ntasks) {
         const int t = next_.fetch_add(1, std::memory_order_relaxed);
         if (t >= ntasks) break;
         fn(ctx, t);
-        done_.fetch_add(1, std::memory_order_acq_rel);
+        if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == ntasks) {
+            // the last task: wake the caller if it stopped spinning
+            std::lock_guard<std::mutex> lk(m_);
+            done_cv_.notify_all();
+        }
     }
 }
 
@@ -86,8 +92,7 @@ void ThreadPool::worker_loop(uint64_t seen) {
         int spins = 0;
         while (gen_.load(std::memory_order_acquire) == seen) {
             _mm_pause();
-            if (++spins % 256 == 0) std::this_thread::yield();  // let a waiting thread in
-            if (spins % 64 == 0 && std::chrono::steady_clock::now() - t0 > kSpin) {
+            if (++spins % 64 == 0 && std::chrono::steady_clock::now() - t0 > kSpin) {
                 std::unique_lock<std::mutex> lk(m_);
                 ++sleepers_;
                 cv_.wait(lk, [&] { return gen_.load(std::memory_order_acquire) != seen; });
@@ -132,11 +137,19 @@ void ThreadPool::run_impl(int ntasks, TaskFn fn, void* ctx) {
     }
     if (sleepers > 0) cv_.notify_all();
     work(fn, ctx, ntasks);
-    // Wait for the workers' tasks. Yield now and then: on a busy machine a worker may be
-    // runnable but waiting for a core, and this thread's spinning would keep it from ours.
+    // Wait for the workers' tasks: spin briefly, then sleep (a worker delayed by a busy
+    // machine then gets this core instead of a spinning caller). No sched_yield here or
+    // in the workers' spin: next to a CPU-bound process a yield hands it the core for a
+    // whole time slice (milliseconds), and the worker then missed the jobs (measured:
+    // the caller ended up running nearly every task itself).
+    const auto t0 = std::chrono::steady_clock::now();
     for (int spins = 1; done_.load(std::memory_order_acquire) < ntasks; ++spins) {
         _mm_pause();
-        if (spins % 256 == 0) std::this_thread::yield();
+        if (spins % 64 == 0 && std::chrono::steady_clock::now() - t0 > kCallerSpin) {
+            std::unique_lock<std::mutex> lk(m_);
+            done_cv_.wait(lk, [&] { return done_.load(std::memory_order_acquire) >= ntasks; });
+            break;
+        }
     }
     // Workers that woke late may still be between reading the job and finding no task:
     // retire the job before the caller's stack frame (ctx) goes away.

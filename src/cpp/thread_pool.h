@@ -46,6 +46,7 @@ private:
     // job state, published under m_ with a new generation
     std::mutex m_;
     std::condition_variable cv_;
+    std::condition_variable done_cv_;  // the caller sleeps here after spinning
     int sleepers_ = 0;
     bool stop_ = false;
     std::atomic<uint64_t> gen_{0};
