@@ -206,10 +206,27 @@ def test_num_threads_roundtrip():
         assert pyfwd.get_num_threads() == 1
         with pytest.raises(ValueError, match=">= 1"):
             pyfwd.set_num_threads(0)
+        with pytest.raises(ValueError, match="<= 1024, got 10000"):
+            pyfwd.set_num_threads(10000)
+        assert pyfwd.get_num_threads() == 1
         with pytest.raises(TypeError):
             pyfwd.set_num_threads("2")
     finally:
         pyfwd.set_num_threads(old)
+
+
+def test_num_threads_env_validated(tmp_path):
+    import subprocess
+    import sys
+    code = "import pyfwd"
+    for raw, ok in (("1", True), ("0", False), ("abc", False), ("5000", False)):
+        env = dict(__import__("os").environ, PYFWD_NUM_THREADS=raw)
+        r = subprocess.run([sys.executable, "-c", code + "; print(pyfwd.get_num_threads())"],
+                           env=env, capture_output=True, text=True, cwd=tmp_path)
+        if ok:
+            assert r.returncode == 0 and r.stdout.strip() == raw, r.stderr
+        else:
+            assert r.returncode != 0 and "PYFWD_NUM_THREADS must be" in r.stderr
 
 
 def test_show_config_reports_everything():

@@ -13,6 +13,11 @@ _default_backend: str | None = None
 _override: contextvars.ContextVar[str | None] = contextvars.ContextVar("pyfwd_backend", default=None)
 
 
+#: Upper bound on the thread count: a typo such as 10000 would otherwise start
+#: that many pool threads.
+MAX_THREADS = 1024
+
+
 def _cpu_count() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -28,8 +33,8 @@ def _threads_from_env() -> int:
         n = int(raw)
     except ValueError:
         raise ValueError(f"PYFWD_NUM_THREADS must be a positive integer, got {raw!r}") from None
-    if n < 1:
-        raise ValueError(f"PYFWD_NUM_THREADS must be a positive integer, got {raw!r}")
+    if not 1 <= n <= MAX_THREADS:
+        raise ValueError(f"PYFWD_NUM_THREADS must be an integer from 1 to {MAX_THREADS}, got {raw!r}")
     return n
 
 
@@ -85,8 +90,8 @@ def set_num_threads(n: int) -> None:
     if isinstance(n, bool) or not isinstance(n, (int,)) and not hasattr(n, "__index__"):
         raise TypeError(f"number of threads must be an integer, got {type(n).__name__}")
     n = int(n)
-    if n < 1:
-        raise ValueError(f"number of threads must be >= 1, got {n}")
+    if not 1 <= n <= MAX_THREADS:
+        raise ValueError(f"number of threads must be >= 1 and <= {MAX_THREADS}, got {n}")
     with _lock:
         _num_threads = n
     for b in _registry.loaded():
