@@ -7,12 +7,10 @@
 #include <mutex>
 #include <stdexcept>
 
-#ifdef PYFWD_HAVE_VMATH
 // Plain declarations (no intrinsics) of each level's out-of-line row passes.
 #include "kernels/avx2/vmath_api.h"
 #include "kernels/avx512/vmath_api.h"
 #include "kernels/generic/vmath_api.h"
-#endif
 
 namespace pyfwd {
 
@@ -27,29 +25,6 @@ PYFWD_DECLARE_PROBE(avx512)
 
 namespace {
 
-#ifndef PYFWD_HAVE_VMATH
-// Scalar row passes until the vector-math files exist (portable code: no -m flags).
-#include "kernels/vmath_fallback.h"
-
-template <typename T>
-void fb_act_inplace(int act, T* y, std::size_t n) {
-    for (std::size_t i = 0; i < n; ++i) y[i] = fb_act(y[i], act);
-}
-
-template <typename T>
-void fb_softmax_row(T* y, std::size_t n) {
-    if (n == 0) return;
-    T mx = y[0];
-    for (std::size_t i = 1; i < n; ++i) mx = (y[i] > mx || y[i] != y[i]) ? y[i] : mx;
-    T s = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-        y[i] = std::exp(y[i] - mx);
-        s += y[i];
-    }
-    for (std::size_t i = 0; i < n; ++i) y[i] /= s;
-}
-#endif
-
 Dispatch g_table[3];  // constant-initialized (no constructor runs); filled on first use
 bool g_filled[3] = {false, false, false};
 std::mutex g_mutex;
@@ -63,7 +38,6 @@ const Dispatch* filled(Isa isa) {
     if (!g_filled[i]) {
         d.isa = isa;
         switch (isa) {
-#ifdef PYFWD_HAVE_VMATH
 #define PYFWD_FILL(ns)                                                        \
     ns::fill_bundle(d.f32, d.f64);                                            \
     d.f32.act_inplace = &ns::act_inplace_f32;                                 \
@@ -71,15 +45,6 @@ const Dispatch* filled(Isa isa) {
     d.f32.softmax_row = &ns::softmax_row_f32;                                 \
     d.f64.softmax_row = &ns::softmax_row_f64;                                 \
     d.fma_probe = &ns::fma_probe;
-#else
-#define PYFWD_FILL(ns)                                                        \
-    ns::fill_bundle(d.f32, d.f64);                                            \
-    d.f32.act_inplace = &fb_act_inplace<float>;                               \
-    d.f64.act_inplace = &fb_act_inplace<double>;                              \
-    d.f32.softmax_row = &fb_softmax_row<float>;                               \
-    d.f64.softmax_row = &fb_softmax_row<double>;                              \
-    d.fma_probe = &ns::fma_probe;
-#endif
             case Isa::generic: PYFWD_FILL(generic) break;
             case Isa::avx2: PYFWD_FILL(avx2) break;
             case Isa::avx512: PYFWD_FILL(avx512) break;

@@ -11,12 +11,10 @@
 // gidx(stride) and gather_n(p, idx, n) (n lanes p[l*stride], zeros past n).
 // The transcendental activations come from the ISA's vmath.h: activate(v, code).
 
-#ifdef PYFWD_HAVE_VMATH
 template <class VT>
 typename VT::V vec_act(typename VT::V z, int code) {
     return activate(z, code);
 }
-#endif
 
 // One tile of M rows (1..MR) and NV vectors of columns (the last maybe partial).
 // A is packed (DIRECT false: element (i, k) at A[k*MR + i]) or read in place

@@ -12,17 +12,11 @@
 
 #include "kernels/kernel_api.h"
 
-#ifdef PYFWD_HAVE_VMATH
-#include "vmath.h"
-#endif
+#include "vmath.h"  // this ISA's activate(v, code) (vmath helper)
 
 namespace pyfwd {
 namespace avx512 {
 namespace {
-
-#ifndef PYFWD_HAVE_VMATH
-#include "kernels/vmath_fallback.h"
-#endif
 
 struct F32 {
     using T = float;

@@ -10,17 +10,11 @@
 
 #include "kernels/kernel_api.h"
 
-#ifdef PYFWD_HAVE_VMATH
-#include "vmath.h"
-#endif
+#include "vmath.h"  // this ISA's activate(v, code) (vmath helper)
 
 namespace pyfwd {
 namespace generic {
 namespace {
-
-#ifndef PYFWD_HAVE_VMATH
-#include "kernels/vmath_fallback.h"
-#endif
 
 template <typename Tp>
 struct Scalar {
