@@ -130,14 +130,17 @@ void gemm_part(const KernelBundle<T>& kb, int64_t K, const T* A, int64_t rsa, in
     const bool direct = csa == 1 && rsa != 0 && N <= kDirectMaxN;
     T* Ap = direct ? nullptr : a_pack_buffer<T>().ensure(static_cast<std::size_t>(MC * std::max<int64_t>(KC, 1)));
     const int64_t bstride = std::max<int64_t>(K, 1) * NR;  // between W slivers
-    const bool softmax_here = ep.act == ACT_SOFTMAX && p.n0 == 0 && p.n1 == N;
+    // N <= NR: every tile holds whole rows and the micro-kernel does the softmax (the
+    // choice depends on N only: the same bits for any thread split).
+    const bool fullrow = N <= NR;
+    const bool softmax_here = ep.act == ACT_SOFTMAX && p.n0 == 0 && p.n1 == N && !fullrow;
     for (int64_t jc = p.n0; jc < p.n1; jc += NC) {
         const int64_t nc = std::min(NC, p.n1 - jc);
         // K may be 0 (dense with no inputs): one pass still writes bias + activation.
         for (int64_t pc = 0; pc == 0 || pc < K; pc += KC) {
             const int64_t kc = std::min(KC, K - pc);
             const bool last_k = pc + kc >= K;
-            const int flags = (pc == 0 ? UKR_FIRST : 0) | (last_k ? UKR_LAST : 0);
+            const int flags = (pc == 0 ? UKR_FIRST : 0) | (last_k ? UKR_LAST : 0) | (fullrow ? UKR_FULLROW : 0);
             for (int64_t ic = p.m0; ic < p.m1; ic += MC) {
                 const int64_t mc = std::min(MC, p.m1 - ic);
                 if (!direct) pack_a(A + ic * rsa + pc * csa, rsa, csa, mc, kc, MR, Ap);
@@ -209,7 +212,9 @@ void rows_activate(const KernelBundle<T>& kb, int act, int64_t M, int64_t N, T* 
     if (M <= 0 || N <= 0 || act == ACT_LINEAR) return;
     auto rows = [&](int64_t r0, int64_t r1) {
         for (int64_t i = r0; i < r1; ++i) {
-            if (act == ACT_SOFTMAX)
+            if (act == ACT_SOFTMAX && N <= kb.NR)  // the fused epilogue's arithmetic
+                kb.softmax_short(C + i * ldc, static_cast<std::size_t>(N));
+            else if (act == ACT_SOFTMAX)
                 kb.softmax_row(C + i * ldc, static_cast<std::size_t>(N));
             else
                 kb.act_inplace(act, C + i * ldc, static_cast<std::size_t>(N));

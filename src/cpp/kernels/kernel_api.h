@@ -13,6 +13,7 @@ namespace pyfwd {
 enum UkrFlags : int {
     UKR_FIRST = 1,  // first K block: start from the bias (or 0), never read C
     UKR_LAST = 2,   // last K block: apply the elementwise activation before the store
+    UKR_FULLROW = 4,  // the tile holds whole output rows (N <= NR): softmax fused too
 };
 
 // C[0:m, 0:n] (row stride ldc) = (FIRST ? bias : C) + A(m x kc) * B(kc x n), then the
@@ -44,6 +45,7 @@ struct KernelBundle {
     PackWFn<T> pack_w = nullptr;
     ActInplaceFn<T> act_inplace = nullptr;
     SoftmaxRowFn<T> softmax_row = nullptr;
+    SoftmaxRowFn<T> softmax_short = nullptr;  // rows of n <= NR: same bits as the fused epilogue
     int MR = 0, NR = 0;    // register tile
     int MW = 0, NW = 0;    // small-M tiles: up to MW rows get up to NW (multiple of NR) columns
     int MC = 0, KC = 0, NC = 0;  // cache blocks (multiples of MR / - / NR)

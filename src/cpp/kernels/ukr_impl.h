@@ -16,6 +16,27 @@ typename VT::V vec_act(typename VT::V z, int code) {
     return activate(z, code);
 }
 
+// Softmax of one short row held in NV vectors (the last with `last_lanes` valid lanes):
+// max, exp(z - max), sum, divide. Used in the micro-kernel's final store when the tile
+// holds whole rows (N <= NR) and by softmax_short for the same rows in memory (the
+// return_cache path), so both give the same bits. A NaN or +inf in the row makes the
+// sum NaN, so the whole row is NaN, as in the reference.
+template <class VT, int NV>
+inline void softmax_regs(typename VT::V* r, int last_lanes) {
+    using V = typename VT::V;
+    r[NV - 1] = VT::pad_ninf(r[NV - 1], last_lanes);
+    V m = r[0];
+    for (int j = 1; j < NV; ++j) m = VT::vmax(m, r[j]);
+    const V mx = VT::all_max(m);
+    V s = VT::zero();
+    for (int j = 0; j < NV; ++j) {
+        r[j] = exp(VT::sub(r[j], mx));  // padded lanes: exp(-inf) = 0
+        s = VT::add(s, r[j]);
+    }
+    const V tot = VT::all_sum(s);
+    for (int j = 0; j < NV; ++j) r[j] = VT::div(r[j], tot);
+}
+
 // One tile of M rows (1..MR) and NV vectors of columns (the last maybe partial).
 // A is packed (DIRECT false: element (i, k) at A[k*MR + i]) or read in place
 // (DIRECT true: rows lda apart, k contiguous; the "sup" path, no packing). The NV
@@ -74,7 +95,10 @@ void ukr_tile(int64_t kc, const typename VT::T* __restrict A, int64_t lda, const
     if (flags & UKR_LAST) {
         switch (act) {
             case ACT_LINEAR:
-            case ACT_SOFTMAX:  // a row pass after the last N block
+                break;
+            case ACT_SOFTMAX:  // whole rows in the tile: here; else a row pass later
+                if (flags & UKR_FULLROW)
+                    for (int i = 0; i < M; ++i) softmax_regs<VT, NV>(acc[i], last_lanes);
                 break;
             case ACT_RELU:
 #pragma GCC unroll 16
@@ -203,4 +227,31 @@ double fma_probe_impl(int64_t iters, typename VT::T* sink) {
     VT::store(buf, s);
     *sink = buf[0];
     return 2.0 * R * VT::W * static_cast<double>(iters);
+}
+
+// Softmax of a row of n <= NR elements, the same arithmetic as the fused epilogue.
+template <class VT, int NR, int NV>
+void softmax_short_nv(typename VT::T* row, int n) {
+    typename VT::V r[NV];
+    const int last = n - (NV - 1) * VT::W;
+    for (int j = 0; j < NV; ++j)
+        r[j] = (j < NV - 1 || last == VT::W) ? VT::load(row + j * VT::W) : VT::load_n(row + j * VT::W, last);
+    softmax_regs<VT, NV>(r, last);
+    for (int j = 0; j < NV; ++j) {
+        if (j < NV - 1 || last == VT::W)
+            VT::store(row + j * VT::W, r[j]);
+        else
+            VT::store_n(row + j * VT::W, r[j], last);
+    }
+}
+
+template <class VT, int NR, int NV>
+void softmax_short_impl(typename VT::T* row, std::size_t n) {
+    if constexpr (NV > 1) {
+        if (static_cast<int>(n) <= (NV - 1) * VT::W) {
+            softmax_short_impl<VT, NR, NV - 1>(row, n);
+            return;
+        }
+    }
+    if (n > 0) softmax_short_nv<VT, NR, NV>(row, static_cast<int>(n));
 }

@@ -37,6 +37,21 @@ struct F32 {
         return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), p, idx, _mm256_castsi256_ps(mask(n)), 4);
     }
     static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+    static V sub(V a, V b) { return _mm256_sub_ps(a, b); }
+    static V add(V a, V b) { return _mm256_add_ps(a, b); }
+    static V div(V a, V b) { return _mm256_div_ps(a, b); }
+    static V vmax(V a, V b) { return _mm256_max_ps(a, b); }
+    static V pad_ninf(V v, int n) { return _mm256_blendv_ps(_mm256_set1_ps(-__builtin_inff()), v, _mm256_castsi256_ps(mask(n))); }
+    static V all_max(V v) {
+        V t = _mm256_max_ps(v, _mm256_permute2f128_ps(v, v, 1));
+        t = _mm256_max_ps(t, _mm256_permute_ps(t, 0x4E));
+        return _mm256_max_ps(t, _mm256_permute_ps(t, 0xB1));
+    }
+    static V all_sum(V v) {
+        V t = _mm256_add_ps(v, _mm256_permute2f128_ps(v, v, 1));
+        t = _mm256_add_ps(t, _mm256_permute_ps(t, 0x4E));
+        return _mm256_add_ps(t, _mm256_permute_ps(t, 0xB1));
+    }
     // max returns its second operand when either is NaN: z second keeps NaN.
     static V relu(V z) { return _mm256_max_ps(_mm256_setzero_ps(), z); }
     static V leaky(V z, T alpha) {
@@ -65,6 +80,19 @@ struct F64 {
         return _mm256_mask_i32gather_pd(_mm256_setzero_pd(), p, idx, _mm256_castsi256_pd(mask(n)), 8);
     }
     static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+    static V sub(V a, V b) { return _mm256_sub_pd(a, b); }
+    static V add(V a, V b) { return _mm256_add_pd(a, b); }
+    static V div(V a, V b) { return _mm256_div_pd(a, b); }
+    static V vmax(V a, V b) { return _mm256_max_pd(a, b); }
+    static V pad_ninf(V v, int n) { return _mm256_blendv_pd(_mm256_set1_pd(-__builtin_inf()), v, _mm256_castsi256_pd(mask(n))); }
+    static V all_max(V v) {
+        V t = _mm256_max_pd(v, _mm256_permute2f128_pd(v, v, 1));
+        return _mm256_max_pd(t, _mm256_permute_pd(t, 0x5));
+    }
+    static V all_sum(V v) {
+        V t = _mm256_add_pd(v, _mm256_permute2f128_pd(v, v, 1));
+        return _mm256_add_pd(t, _mm256_permute_pd(t, 0x5));
+    }
     static V relu(V z) { return _mm256_max_pd(_mm256_setzero_pd(), z); }
     static V leaky(V z, T alpha) {
         const V pos = _mm256_cmp_pd(z, _mm256_setzero_pd(), _CMP_GT_OQ);
@@ -98,11 +126,13 @@ void fill_bundle(KernelBundle<float>& f32, KernelBundle<double>& f64) {
     f32.ukr_name = "sgemm_ukr_avx2_6x16";
     f32.ukr = &sgemm_ukr_avx2_6x16;
     f32.pack_w = &pack_w_impl<F32, 16>;
+    f32.softmax_short = &softmax_short_impl<F32, 16, 2>;
     f32.MW = 1; f32.NW = 3 * 16;
     f32.MR = 6; f32.NR = 16; f32.MC = 6 * 16; f32.KC = 384; f32.NC = 4096;
     f64.ukr_name = "dgemm_ukr_avx2_6x8";
     f64.ukr = &dgemm_ukr_avx2_6x8;
     f64.pack_w = &pack_w_impl<F64, 8>;
+    f64.softmax_short = &softmax_short_impl<F64, 8, 2>;
     f64.MW = 1; f64.NW = 3 * 8;
     f64.MR = 6; f64.NR = 8; f64.MC = 6 * 8; f64.KC = 384; f64.NC = 4096;
 }

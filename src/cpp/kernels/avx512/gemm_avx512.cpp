@@ -14,6 +14,11 @@
 
 #include "vmath.h"  // this ISA's activate(v, code) (vmath helper)
 
+// GCC 12 false positive inside its own avx512fintrin.h (_mm512_undefined_* pass-through
+// operands of max/reduce/extract); the vmath header silences the same.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 namespace pyfwd {
 namespace avx512 {
 namespace {
@@ -36,6 +41,15 @@ struct F32 {
         return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), _cvtu32_mask16(n >= 16 ? 0xFFFFu : (1u << n) - 1u), idx, p, 4);
     }
     static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+    static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
+    static V add(V a, V b) { return _mm512_add_ps(a, b); }
+    static V div(V a, V b) { return _mm512_div_ps(a, b); }
+    static V vmax(V a, V b) { return _mm512_max_ps(a, b); }
+    static V pad_ninf(V v, int n) {
+        return _mm512_mask_blend_ps(_cvtu32_mask16(n >= 16 ? 0xFFFFu : (1u << n) - 1u), _mm512_set1_ps(-__builtin_inff()), v);
+    }
+    static V all_max(V v) { return _mm512_set1_ps(_mm512_reduce_max_ps(v)); }
+    static V all_sum(V v) { return _mm512_set1_ps(_mm512_reduce_add_ps(v)); }
     // max returns its second operand when either is NaN: z second keeps NaN.
     // (maskz_ form: GCC 12 warns about the plain form's undefined pass-through operand)
     static V relu(V z) { return _mm512_maskz_max_ps(0xFFFF, _mm512_setzero_ps(), z); }
@@ -62,6 +76,15 @@ struct F64 {
         return _mm512_mask_i32gather_pd(_mm512_setzero_pd(), static_cast<__mmask8>(n >= 8 ? 0xFFu : (1u << n) - 1u), idx, p, 8);
     }
     static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+    static V sub(V a, V b) { return _mm512_sub_pd(a, b); }
+    static V add(V a, V b) { return _mm512_add_pd(a, b); }
+    static V div(V a, V b) { return _mm512_div_pd(a, b); }
+    static V vmax(V a, V b) { return _mm512_max_pd(a, b); }
+    static V pad_ninf(V v, int n) {
+        return _mm512_mask_blend_pd(static_cast<__mmask8>(n >= 8 ? 0xFFu : (1u << n) - 1u), _mm512_set1_pd(-__builtin_inf()), v);
+    }
+    static V all_max(V v) { return _mm512_set1_pd(_mm512_reduce_max_pd(v)); }
+    static V all_sum(V v) { return _mm512_set1_pd(_mm512_reduce_add_pd(v)); }
     static V relu(V z) { return _mm512_maskz_max_pd(0xFF, _mm512_setzero_pd(), z); }
     static V leaky(V z, T alpha) {
         const __mmask8 pos = _mm512_cmp_pd_mask(z, _mm512_setzero_pd(), _CMP_GT_OQ);
@@ -105,11 +128,13 @@ void fill_bundle(KernelBundle<float>& f32, KernelBundle<double>& f64) {
     f32.ukr_name = "sgemm_ukr_avx512_14x32";
     f32.ukr = &sgemm_ukr_avx512_14x32;
     f32.pack_w = &pack_w_impl<F32, 32>;
+    f32.softmax_short = &softmax_short_impl<F32, 32, 2>;
     f32.MW = 2; f32.NW = 4 * 32;
     f32.MR = 14; f32.NR = 32; f32.MC = 14 * 42; f32.KC = 512; f32.NC = 4096;
     f64.ukr_name = "dgemm_ukr_avx512_14x16";
     f64.ukr = &dgemm_ukr_avx512_14x16;
     f64.pack_w = &pack_w_impl<F64, 16>;
+    f64.softmax_short = &softmax_short_impl<F64, 16, 2>;
     f64.MW = 2; f64.NW = 4 * 16;
     f64.MR = 14; f64.NR = 16; f64.MC = 14 * 20; f64.KC = 512; f64.NC = 4096;
 }

@@ -30,6 +30,13 @@ struct Scalar {
     static int64_t gidx(int64_t stride) { return stride; }
     static V gather_n(const T* p, int64_t, int) { return *p; }
     static V fma(V a, V b, V c) { return a * b + c; }  // no FMA unit assumed; not contracted (ISO mode)
+    static V sub(V a, V b) { return a - b; }
+    static V add(V a, V b) { return a + b; }
+    static V div(V a, V b) { return a / b; }
+    static V vmax(V a, V b) { return a > b ? a : b; }
+    static V pad_ninf(V v, int) { return v; }  // one lane: never padded
+    static V all_max(V v) { return v; }
+    static V all_sum(V v) { return v; }
     static V relu(V z) { return z < T(0) ? T(0) : z; }  // NaN < 0 is false: NaN passes
     static V leaky(V z, T alpha) { return z > T(0) ? z : z * alpha; }
 };
@@ -56,11 +63,13 @@ void fill_bundle(KernelBundle<float>& f32, KernelBundle<double>& f64) {
     f32.ukr_name = "sgemm_ukr_generic_4x8";
     f32.ukr = &sgemm_ukr_generic_4x8;
     f32.pack_w = &pack_w_impl<Scalar<float>, 8>;
+    f32.softmax_short = &softmax_short_impl<Scalar<float>, 8, 8>;
     f32.MW = 1; f32.NW = 1 * 8;
     f32.MR = 4; f32.NR = 8; f32.MC = 64; f32.KC = 256; f32.NC = 4096;
     f64.ukr_name = "dgemm_ukr_generic_4x8";
     f64.ukr = &dgemm_ukr_generic_4x8;
     f64.pack_w = &pack_w_impl<Scalar<double>, 8>;
+    f64.softmax_short = &softmax_short_impl<Scalar<double>, 8, 8>;
     f64.MW = 1; f64.NW = 1 * 8;
     f64.MR = 4; f64.NR = 8; f64.MC = 64; f64.KC = 256; f64.NC = 4096;
 }
