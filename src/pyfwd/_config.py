@@ -48,8 +48,7 @@ def backends() -> list[str]:
 
 def current_backend() -> str:
     """The backend a call without ``backend=`` uses right now."""
-    name = _override.get() or _default_backend
-    return name if name is not None else backends()[0]
+    return _override.get() or _default_backend or _registry.best()
 
 
 def get_backend(name: str):
@@ -61,7 +60,9 @@ def get_backend(name: str):
 
 def resolve(name: str | None):
     """The backend instance for *name* (``None``: the current default)."""
-    return _registry.get(current_backend() if name is None else name)
+    if name is None:
+        name = _override.get() or _default_backend or _registry.best()
+    return _registry.get(name)
 
 
 def set_backend(name: str | None) -> None:

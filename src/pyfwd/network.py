@@ -256,24 +256,33 @@ class Network:
         ``A_l`` of every layer. ``out=`` receives ``A_L`` (C-contiguous, exact shape
         and dtype).
         """
-        X2, squeeze = _prep_input(X, self._dtype, self._layer_dims[0], "layer 1")
-        N = self._layer_dims[-1]
-        shape = (N,) if squeeze else (X2.shape[0], N)
+        dtype = self._dtype
+        if type(X) is np.ndarray and X.dtype == dtype and X.ndim == 2 \
+                and X.shape[1] == self._layer_dims[0]:
+            X2, squeeze = X, False  # hot path: nothing to convert or check
+        else:
+            X2, squeeze = _prep_input(X, dtype, self._layer_dims[0], "layer 1")
         if out is not None:
-            check_out(out, shape, self._dtype, [X2, *self._params.values()])
+            N = self._layer_dims[-1]
+            check_out(out, (N,) if squeeze else (X2.shape[0], N), dtype,
+                      [X2, *self._params.values()])
+            out2 = out.reshape(X2.shape[0], N)
+        else:
+            out2 = None
         be = _config.resolve(backend)
-        out2 = None if out is None else out.reshape(X2.shape[0], N)
-        res = be.forward(self._state(be), X2, bool(return_cache), out=out2)
+        cached = self._states.get(be.name)
+        state = cached[1] if cached is not None and cached[0] == self._version else self._state(be)
+        res = be.forward(state, X2, bool(return_cache), out2)
         if return_cache:
             Y, cache = res
             if out is not None:
                 Y = out
             elif squeeze:
-                Y = Y.reshape(shape)
+                Y = Y.reshape(-1)
             return Y, cache
         if out is not None:
             return out
-        return res.reshape(shape) if squeeze else res
+        return res.reshape(-1) if squeeze else res
 
     __call__ = forward
 

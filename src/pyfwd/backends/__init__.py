@@ -77,13 +77,20 @@ _REGISTRY: dict[str, _Entry] = {}
 _LOCK = threading.RLock()
 
 
+_BEST: list[str] = []  # cached name of the best available backend (hot path)
+
+
 def register(name: str, factory: Callable[[], Backend], priority: int) -> None:
     """Register a backend factory. Higher priority is preferred as the default."""
     with _LOCK:
         _REGISTRY[name] = _Entry(name, priority, factory)
+        _BEST.clear()
 
 
 def _load(entry: _Entry) -> Backend | None:
+    inst = entry.instance
+    if inst is not None:  # hot path: no lock once loaded
+        return inst
     with _LOCK:
         if entry.instance is None and entry.error is None:
             try:
@@ -103,6 +110,15 @@ def available() -> list[str]:
         if _load(entry) is not None:
             names.append(entry.name)
     return names
+
+
+def best() -> str:
+    """Name of the best available backend (the default), computed once."""
+    if not _BEST:
+        names = available()
+        with _LOCK:
+            _BEST[:] = names[:1]
+    return _BEST[0]
 
 
 def unavailable_reasons() -> dict[str, str]:
