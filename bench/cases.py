@@ -136,11 +136,30 @@ class Inputs:
     biases: list[np.ndarray | None]
 
 
+_DIGITS: list[np.ndarray] = []
+
+
+def mnist_digits() -> np.ndarray:
+    """pyfwd's bundled real MNIST digits (6,000 rows of 784 pixels in [0, 1])."""
+    if not _DIGITS:
+        from pyfwd.datasets import load_mnist
+
+        (Xtr, _), (Xte, _) = load_mnist()
+        _DIGITS.append(np.concatenate([Xtr, Xte]))
+    return _DIGITS[0]
+
+
 def make_inputs(case: Case, seed: int = 0) -> Inputs:
-    """He-initialised weights, small random biases, standard-normal X."""
+    """He-initialised weights, small random biases; X is the built-in MNIST
+    digits (repeated to the batch size) for 784-wide inputs, standard-normal
+    otherwise."""
     rng = np.random.default_rng(seed)
     dt = np.dtype(case.dtype)
-    X = rng.standard_normal((case.batch, case.dims[0]), dtype=np.float32).astype(dt, copy=False)
+    if case.dims[0] == 784:
+        digits = mnist_digits()
+        X = np.ascontiguousarray(np.resize(digits, (case.batch, 784)), dtype=dt)
+    else:
+        X = rng.standard_normal((case.batch, case.dims[0]), dtype=np.float32).astype(dt, copy=False)
     weights, biases = [], []
     for k, n in zip(case.dims[:-1], case.dims[1:]):
         W = rng.standard_normal((n, k), dtype=np.float32) * np.float32(np.sqrt(2.0 / k))
