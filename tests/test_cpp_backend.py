@@ -138,6 +138,31 @@ def test_layouts(isa, dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_small_batch_dot_path(isa, dtype, threads, rng):
+    """dense() with few rows reads W's rows in place (no packing): every edge of its
+    blocking (rows 1..5, the limit +-1; W rows 1..9; K tails), every layout of X and W
+    giving the same bits, and any thread count too."""
+    limit = CPP.config()["dot_max_m"]
+    for M, K, N in [(1, 1, 1), (1, 17, 9), (2, 33, 7), (3, 5, 4), (4, 64, 8), (5, 31, 3),
+                    (limit - 1, 19, 13), (limit, 784, 128), (limit + 1, 23, 11), (1, 4099, 300)]:
+        X, W, b = data(rng, M, K, N, dtype)
+        y = check_dense(X, W, b, "relu")
+        Xbig = rng.standard_normal((2 * M, 2 * K + 1)).astype(dtype)
+        Xbig[::2, 1::2] = X
+        for Xv, Wv in [(np.asfortranarray(X), np.asfortranarray(W)), (X[::-1].copy()[::-1], W[::-1].copy()[::-1]),
+                       (Xbig[::2, 1::2], np.ascontiguousarray(W.T).T)]:
+            np.testing.assert_array_equal(pyfwd.dense(Xv, Wv, b, "relu", backend="cpp"), y)
+    X, W, b = data(rng, 3, 1000, 2001, dtype)  # enough work to split over threads
+    results = []
+    for n in (1, 2, 3):
+        pyfwd.set_num_threads(n)
+        results.append(pyfwd.dense(X, W, b, "softmax", backend="cpp"))
+    assert_dense_close(results[0], X, W, b, "softmax")
+    for r in results[1:]:
+        assert r.tobytes() == results[0].tobytes()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_non_finite(isa, dtype):
     """NaN passes through every activation (relu's SIMD max keeps it); +-inf as the
     reference; sigmoid/softmax never overflow on huge inputs."""

@@ -208,6 +208,27 @@ void gemm_packed(const KernelBundle<T>& kb, int64_t M, int64_t N, int64_t K, con
 }
 
 template <typename T>
+void gemm_dot(const KernelBundle<T>& kb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* W,
+              int64_t ldw, T* C, int64_t ldc, const Epilogue<T>& ep, int nthreads) {
+    if (M <= 0 || N <= 0) return;
+    const double flops = 2.0 * double(M) * double(N) * double(std::max<int64_t>(K, 1));
+    int parts = 1;
+    if (nthreads > 1 && flops >= kSerialFlops)
+        parts = static_cast<int>(std::min<double>({double(nthreads), flops / kFlopsPerThread, double(ceil_div(N, 8))}));
+    if (parts <= 1) {
+        kb.dot_rows(M, K, A, lda, W, ldw, 0, N, ep.bias, C, ldc);
+    } else {
+        const int64_t units = ceil_div(N, 8);  // 8-row blocks of W per task
+        auto task = [&](int t) {
+            const int64_t n0 = std::min(N, units * t / parts * 8), n1 = std::min(N, units * (t + 1) / parts * 8);
+            kb.dot_rows(M, K, A, lda, W, ldw, n0, n1, ep.bias, C, ldc);
+        };
+        ThreadPool::instance().run(parts, task);
+    }
+    rows_activate(kb, ep.act, M, N, C, ldc, nthreads);
+}
+
+template <typename T>
 void rows_activate(const KernelBundle<T>& kb, int act, int64_t M, int64_t N, T* C, int64_t ldc, int nthreads) {
     if (M <= 0 || N <= 0 || act == ACT_LINEAR) return;
     auto rows = [&](int64_t r0, int64_t r1) {
@@ -235,6 +256,8 @@ void rows_activate(const KernelBundle<T>& kb, int act, int64_t M, int64_t N, T* 
     template void pack_w<T>(const KernelBundle<T>&, const T*, int64_t, int64_t, int64_t, int64_t, T*, int); \
     template void gemm_packed<T>(const KernelBundle<T>&, int64_t, int64_t, int64_t, const T*, int64_t,     \
                                  int64_t, const T*, T*, int64_t, const Epilogue<T>&, int);                \
+    template void gemm_dot<T>(const KernelBundle<T>&, int64_t, int64_t, int64_t, const T*, int64_t, const T*,   \
+                              int64_t, T*, int64_t, const Epilogue<T>&, int);                              \
     template void rows_activate<T>(const KernelBundle<T>&, int, int64_t, int64_t, T*, int64_t, int);
 PYFWD_INSTANTIATE(float)
 PYFWD_INSTANTIATE(double)

@@ -61,6 +61,17 @@ template <typename T>
 void gemm_packed(const KernelBundle<T>& kb, int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa,
                  int64_t csa, const T* Bp, T* C, int64_t ldc, const Epilogue<T>& ep, int nthreads);
 
+// Rows of A at most this many: dense() runs the dot path (gemm_dot) instead of packing W
+// for one use (packing W costs more than the whole small product).
+constexpr int64_t kDotMaxM = 16;
+
+// C[M, N] (row stride ldc) = act(A @ W.T + bias) without packing: A rows (lda apart) and
+// W rows (ldw apart) must be contiguous along K. Threads split W's rows; each output's
+// bits are independent of the split.
+template <typename T>
+void gemm_dot(const KernelBundle<T>& kb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* W,
+              int64_t ldw, T* C, int64_t ldc, const Epilogue<T>& ep, int nthreads);
+
 // Elementwise activation / softmax over rows of C (M, N), row stride ldc, on the pool.
 template <typename T>
 void rows_activate(const KernelBundle<T>& kb, int act, int64_t M, int64_t N, T* C, int64_t ldc, int nthreads);

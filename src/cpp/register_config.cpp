@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "bindings.h"
+#include "gemm.h"
 
 namespace py = pybind11;
 
@@ -88,6 +89,7 @@ void register_config(py::module_& m) {
         blocks["float32"] = bundle_dict(d.f32);
         blocks["float64"] = bundle_dict(d.f64);
         c["blocks"] = blocks;
+        c["dot_max_m"] = kDotMaxM;  // dense() with at most this many rows: W not packed
         return c;
     });
     m.def(

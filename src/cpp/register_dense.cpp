@@ -6,6 +6,18 @@ namespace py = pybind11;
 namespace pyfwd {
 namespace {
 
+// v's data with rows contiguous along the columns: in place, or copied into buf (rows
+// then `cols` apart, written to *ld) when the column stride is not 1.
+template <typename T>
+const T* row_contiguous(const MatView<T>& v, AlignedBuf<T>& buf, int64_t& ld) {
+    if (v.cs == 1 && v.cols > 0) return v.data;
+    T* dst = buf.ensure(static_cast<std::size_t>(std::max<int64_t>(v.rows * v.cols, 1)));
+    for (int64_t i = 0; i < v.rows; ++i)
+        for (int64_t k = 0; k < v.cols; ++k) dst[i * v.cols + k] = v.data[i * v.rs + k * v.cs];
+    ld = v.cols;
+    return dst;
+}
+
 template <typename T>
 py::array dense_impl(const py::array& X, const py::array& W, const py::object& b, int act, const py::object& out) {
     if (act < 0 || act >= ACT_COUNT) throw std::invalid_argument("unknown activation code " + std::to_string(act));
@@ -27,13 +39,24 @@ py::array dense_impl(const py::array& X, const py::array& W, const py::object& b
     const int nt = pool_threads();
     {
         py::gil_scoped_release release;  // only raw buffers from here on
-        thread_local AlignedBuf<T> wbuf;  // per calling thread
-        T* Bp = wbuf.ensure(packed_w_size(kb, N, K));
-        pack_w(kb, Wv.data, N, K, Wv.rs, Wv.cs, Bp, nt);
         Epilogue<T> ep;
         ep.bias = bias;
         ep.act = act;
-        gemm_packed(kb, M, N, K, A.data, A.rs, A.cs, Bp, C, N, ep, nt);
+        if (M <= kDotMaxM) {
+            // Few rows: dot products straight from W's rows, no packing. Operands that are
+            // not row-contiguous are first copied into row-contiguous buffers (values only),
+            // so every layout of X and W gives the same bits.
+            thread_local AlignedBuf<T> wrows, arows;  // per calling thread
+            int64_t ldw = Wv.rs, lda = A.rs;
+            const T* Wd = row_contiguous(Wv, wrows, ldw);
+            const T* Ad = row_contiguous(A, arows, lda);
+            gemm_dot(kb, M, N, K, Ad, lda, Wd, ldw, C, N, ep, nt);
+        } else {
+            thread_local AlignedBuf<T> wbuf;  // per calling thread
+            T* Bp = wbuf.ensure(packed_w_size(kb, N, K));
+            pack_w(kb, Wv.data, N, K, Wv.rs, Wv.cs, Bp, nt);
+            gemm_packed(kb, M, N, K, A.data, A.rs, A.cs, Bp, C, N, ep, nt);
+        }
     }
     return result;
 }

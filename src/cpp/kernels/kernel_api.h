@@ -29,6 +29,14 @@ using UkrFn = void (*)(int m, int64_t kc, const T* A, int64_t lda, const T* Bp, 
 template <typename T>
 using PackWFn = void (*)(const T* W, int64_t N, int64_t K, int64_t rsw, int64_t csw, int64_t s0, int64_t s1, T* Bp);
 
+// The small-M dot path: C[i, j] = bias[j] + dot(A[i, :], W[j, :]) for i < m, j in
+// [n0, n1); rows of A (lda apart) and of W (ldw apart) contiguous along K; bias may be
+// null. No activation (a row pass follows). Each output's bits are independent of m,
+// n0, n1 (a fixed summation order per element).
+template <typename T>
+using DotRowsFn = void (*)(int64_t m, int64_t K, const T* A, int64_t lda, const T* W, int64_t ldw, int64_t n0,
+                           int64_t n1, const T* bias, T* C, int64_t ldc);
+
 // Row passes (vector math, owned by the vmath files): elementwise activation in place,
 // softmax of one row in place.
 template <typename T>
@@ -43,6 +51,7 @@ struct KernelBundle {
     const char* ukr_name = nullptr;
     UkrFn<T> ukr = nullptr;
     PackWFn<T> pack_w = nullptr;
+    DotRowsFn<T> dot_rows = nullptr;
     ActInplaceFn<T> act_inplace = nullptr;
     SoftmaxRowFn<T> softmax_row = nullptr;
     SoftmaxRowFn<T> softmax_short = nullptr;  // rows of n <= NR: same bits as the fused epilogue

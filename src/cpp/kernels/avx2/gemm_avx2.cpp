@@ -125,12 +125,14 @@ double fma_probe(int64_t iters, float* sink) { return fma_probe_impl<F32>(iters,
 void fill_bundle(KernelBundle<float>& f32, KernelBundle<double>& f64) {
     f32.ukr_name = "sgemm_ukr_avx2_6x16";
     f32.ukr = &sgemm_ukr_avx2_6x16;
+    f32.dot_rows = &dot_rows_impl<F32, 2>;
     f32.pack_w = &pack_w_impl<F32, 16>;
     f32.softmax_short = &softmax_short_impl<F32, 16, 2>;
     f32.MW = 1; f32.NW = 3 * 16;
     f32.MR = 6; f32.NR = 16; f32.MC = 6 * 16; f32.KC = 384; f32.NC = 4096;
     f64.ukr_name = "dgemm_ukr_avx2_6x8";
     f64.ukr = &dgemm_ukr_avx2_6x8;
+    f64.dot_rows = &dot_rows_impl<F64, 2>;
     f64.pack_w = &pack_w_impl<F64, 8>;
     f64.softmax_short = &softmax_short_impl<F64, 8, 2>;
     f64.MW = 1; f64.NW = 3 * 8;

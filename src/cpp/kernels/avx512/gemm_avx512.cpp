@@ -127,12 +127,14 @@ double fma_probe(int64_t iters, float* sink) { return fma_probe_impl<F32>(iters,
 void fill_bundle(KernelBundle<float>& f32, KernelBundle<double>& f64) {
     f32.ukr_name = "sgemm_ukr_avx512_14x32";
     f32.ukr = &sgemm_ukr_avx512_14x32;
+    f32.dot_rows = &dot_rows_impl<F32, 4>;
     f32.pack_w = &pack_w_impl<F32, 32>;
     f32.softmax_short = &softmax_short_impl<F32, 32, 2>;
     f32.MW = 2; f32.NW = 4 * 32;
     f32.MR = 14; f32.NR = 32; f32.MC = 14 * 42; f32.KC = 512; f32.NC = 4096;
     f64.ukr_name = "dgemm_ukr_avx512_14x16";
     f64.ukr = &dgemm_ukr_avx512_14x16;
+    f64.dot_rows = &dot_rows_impl<F64, 4>;
     f64.pack_w = &pack_w_impl<F64, 16>;
     f64.softmax_short = &softmax_short_impl<F64, 16, 2>;
     f64.MW = 2; f64.NW = 4 * 16;

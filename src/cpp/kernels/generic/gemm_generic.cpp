@@ -62,12 +62,14 @@ double fma_probe(int64_t iters, float* sink) { return fma_probe_impl<Scalar<floa
 void fill_bundle(KernelBundle<float>& f32, KernelBundle<double>& f64) {
     f32.ukr_name = "sgemm_ukr_generic_4x8";
     f32.ukr = &sgemm_ukr_generic_4x8;
+    f32.dot_rows = &dot_rows_impl<Scalar<float>, 2>;
     f32.pack_w = &pack_w_impl<Scalar<float>, 8>;
     f32.softmax_short = &softmax_short_impl<Scalar<float>, 8, 8>;
     f32.MW = 1; f32.NW = 1 * 8;
     f32.MR = 4; f32.NR = 8; f32.MC = 64; f32.KC = 256; f32.NC = 4096;
     f64.ukr_name = "dgemm_ukr_generic_4x8";
     f64.ukr = &dgemm_ukr_generic_4x8;
+    f64.dot_rows = &dot_rows_impl<Scalar<double>, 2>;
     f64.pack_w = &pack_w_impl<Scalar<double>, 8>;
     f64.softmax_short = &softmax_short_impl<Scalar<double>, 8, 8>;
     f64.MW = 1; f64.NW = 1 * 8;
