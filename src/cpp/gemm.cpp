@@ -25,16 +25,13 @@ void pack_a(const T* A, int64_t rsa, int64_t csa, int64_t mc, int64_t kc, int MR
     for (int64_t i0 = 0; i0 < mc; i0 += MR) {
         const int mr = static_cast<int>(std::min<int64_t>(MR, mc - i0));
         T* o = out + i0 * kc;
-        if (csa == 1) {  // rows contiguous: read each row once
-            for (int i = 0; i < mr; ++i) {
-                const T* a = A + (i0 + i) * rsa;
-                for (int64_t k = 0; k < kc; ++k) o[k * MR + i] = a[k];
-            }
-        } else {
-            for (int64_t k = 0; k < kc; ++k) {
-                const T* a = A + i0 * rsa + k * csa;
-                for (int i = 0; i < mr; ++i) o[k * MR + i] = a[i * rsa];
-            }
+        // k outer, rows inner for every layout: contiguous stores and MR read streams
+        // (the hardware prefetcher follows them). For C-order A this beat reading each
+        // row once with MR-strided stores: sgemm 1 thread 1024^3 143 -> 153, 2048^3
+        // 132 -> 136 GFLOP/s.
+        for (int64_t k = 0; k < kc; ++k) {
+            const T* a = A + i0 * rsa + k * csa;
+            for (int i = 0; i < mr; ++i) o[k * MR + i] = a[i * rsa];
         }
     }
 }
