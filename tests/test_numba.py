@@ -54,9 +54,17 @@ def _data(rng, M, K, N, dtype):
     return X, W, b
 
 
+@pytest.fixture(params=["unpacked", "packed"])
+def dense_path(request, monkeypatch):
+    """dense() without prepare: row dot products on W as given (small batches)
+    or the packed GEMM (bigger ones); every dense test runs both."""
+    monkeypatch.setattr(numba_config, "DENSE_UNPACKED_MAX_M", 10**9 if request.param == "unpacked" else -1)
+    return request.param
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("M,K,N", SHAPES)
-def test_dense_every_activation(be, dtype, M, K, N):
+def test_dense_every_activation(be, dtype, M, K, N, dense_path):
     rng = np.random.default_rng(M * 7919 + K * 31 + N)
     X, W, b = _data(rng, M, K, N, dtype)
     for act in ACTS:
@@ -68,7 +76,7 @@ def test_dense_every_activation(be, dtype, M, K, N):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_layouts_are_bitwise_identical(be, dtype):
+def test_layouts_are_bitwise_identical(be, dtype, dense_path):
     rng = np.random.default_rng(3)
     X, W, b = _data(rng, 29, 45, 37, dtype)
     ref = pyfwd.dense(X, W, b, "gelu", backend="numba")
@@ -113,15 +121,37 @@ def test_mlp_batch_sizes(be, acts):
         assert_forward_close(y, net.weights, net.biases, net.activations, X)
 
 
-def test_rows_do_not_depend_on_the_batch(be):
-    """Every tile shape (12/8/4/2/1 rows, 1 or 4 panels) runs the same FMA chain
-    per element, so a row's result is the same bits alone or in any batch."""
+@pytest.mark.parametrize("K", [70, 64, 15, 1])
+def test_rows_do_not_depend_on_the_batch(be, dense_path, K):
+    """Each path has one summation order per element whatever the tile: the
+    packed GEMM (12/8/4/2/1 rows, 1 or 4 panels) one FMA chain over k, the
+    unpacked one (4x4 or 1x8 tiles) one chain per vector lane plus the K % lanes
+    tail and a fixed lane reduction. So within a path a row's result is the same
+    bits alone or in any batch (the two paths differ in the last bits)."""
     rng = np.random.default_rng(8)
-    X, W, b = _data(rng, 31, 70, 4 * NR32 + 5, np.float32)
+    X, W, b = _data(rng, 31, K, 4 * NR32 + 5, np.float32)
     full = pyfwd.dense(X, W, b, "tanh", backend="numba")
+    assert_dense_close(full, X, W, b, "tanh")
     for i in (0, 12, 24, 30):
         assert np.array_equal(pyfwd.dense(X[i:i + 1], W, b, "tanh", backend="numba")[0], full[i])
     assert np.array_equal(pyfwd.dense(X[5:20], W, b, "tanh", backend="numba"), full[5:20])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_unpacked_dense_thread_counts_are_bitwise_identical(be, dtype, threads, monkeypatch):
+    """The unpacked path splits output columns over threads (blocks of 8, so a
+    1x8 tile never straddles two tasks); the bits never change."""
+    rng = np.random.default_rng(12)
+    X, W, b = _data(rng, 23, 45, 61, dtype)
+    monkeypatch.setattr(numba_config, "DENSE_UNPACKED_MAX_M", 10**9)
+    monkeypatch.setattr(numba_config, "PAR_MIN_FLOPS", 0)
+    for act in ("gelu", "softmax"):
+        pyfwd.set_num_threads(1)
+        ref = pyfwd.dense(X, W, b, act, backend="numba")
+        assert_dense_close(ref, X, W, b, act)
+        for n in range(2, numba.config.NUMBA_NUM_THREADS + 2):
+            pyfwd.set_num_threads(n)
+            assert np.array_equal(pyfwd.dense(X, W, b, act, backend="numba"), ref), (act, n)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -213,9 +243,9 @@ def test_nonfinite_inputs_propagate(be, dtype):
 
 def test_warmup_compiles_both_dtypes(be):
     be.warmup()
-    entries = [nk.net_forward_serial]
+    entries = [nk.net_forward_serial, nk.dense_rows]
     if numba.config.NUMBA_NUM_THREADS > 1:
-        entries.append(nk.net_forward)
+        entries += [nk.net_forward, nk.dense_rows_par]
     for entry in entries:
         assert {sig[0].dtype.name for sig in entry.signatures} == {"float32", "float64"}
         assert all(sig[0].layout == "C" for sig in entry.signatures)
@@ -253,9 +283,12 @@ _LAZY_AND_CACHED = """
     net = pyfwd.Network([9, 5, 3], ["relu", "softmax"], seed=0)
     X = np.arange(18, dtype=np.float32).reshape(2, 9)
     y = net.forward(X, backend="numba")
-    from pyfwd.testing import assert_forward_close
+    from pyfwd.testing import assert_dense_close, assert_forward_close
     assert_forward_close(y, net.weights, net.biases, net.activations, X)
     assert nk.net_forward.signatures == []  # one thread: the parallel entry stays uncompiled
+    y = pyfwd.dense(X, net.weights[0], net.biases[0], "gelu", backend="numba")
+    assert_dense_close(y, X, net.weights[0], net.biases[0], "gelu")
+    assert nk.dense_rows_par.signatures == [] and nk.net_forward.signatures == []
     print(sum(nk.net_forward_serial.stats.cache_hits.values()))
 """
 

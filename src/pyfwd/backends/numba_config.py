@@ -35,6 +35,10 @@ CACHE = os.environ.get("PYFWD_NUMBA_CACHE", "1").strip() not in ("0", "false", "
 #: costs microseconds; at ~100 GFLOP/s one core does 2e6 flops in ~20 us).
 PAR_MIN_FLOPS = 2_000_000
 
+#: ``dense()`` (no ``prepare``) with at most this many rows skips packing W and
+#: runs row-by-row dot products (``numba_kernels.dense_rows``).
+DENSE_UNPACKED_MAX_M = 128
+
 
 def njit(*, parallel: bool = False):
     """The decorator every kernel uses: ``nogil``, the project's fastmath setting,

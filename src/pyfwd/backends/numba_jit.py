@@ -85,10 +85,8 @@ class _Packed:
 
 def _c_array(X: np.ndarray) -> np.ndarray:
     """X as a C-contiguous, aligned, writable array (one kernel signature per dtype)."""
-    f = X.flags
-    if f.c_contiguous and f.aligned and f.writeable:
-        return X
-    return np.array(X, order="C")
+    # flags.carray: C-contiguous, aligned and writeable (one flags object)
+    return X if X.flags.carray else np.array(X, order="C")
 
 
 class NumbaBackend(Backend):
@@ -113,6 +111,11 @@ class NumbaBackend(Backend):
             nk.net_forward_serial(X, packed.wflat, packed.bflat, packed.meta, out, cbuf,
                                   write_cache)
             return
+        self._parallel(nk.net_forward, X, packed.wflat, packed.bflat, packed.meta, out, cbuf,
+                       write_cache, nt, par_min, nt=nt)
+
+    def _parallel(self, kernel, *args, nt):
+        """Call a kernel with parallel regions on *nt* threads."""
         if getattr(self._tls, "nt", None) != nt or numba.get_num_threads() != nt:
             numba.set_num_threads(nt)  # Numba's thread count is per calling thread
             self._tls.nt = nt
@@ -122,12 +125,10 @@ class NumbaBackend(Backend):
             numba.set_parallel_chunksize(1)
         if self._serialise:
             with self._layer_lock:
-                nk.net_forward(X, packed.wflat, packed.bflat, packed.meta, out, cbuf,
-                               write_cache, nt, par_min)
+                kernel(*args)
                 self._check_layer()
         else:
-            nk.net_forward(X, packed.wflat, packed.bflat, packed.meta, out, cbuf,
-                           write_cache, nt, par_min)
+            kernel(*args)
 
     def _check_layer(self) -> None:
         """After a parallel launch: only ``workqueue`` needs the lock."""
@@ -142,8 +143,22 @@ class NumbaBackend(Backend):
         return _Packed(weights, biases, activations)
 
     def dense(self, X, W, b, activation, out=None):
-        packed = _Packed([W], [b], [activation])
         X = _c_array(X)
+        if X.shape[0] <= cfg.DENSE_UNPACKED_MAX_M:
+            # small batch: packing W would cost more than the GEMM; W row-major
+            # (copied when it is not, so every layout gives the same bits)
+            W = _c_array(W)
+            b = W.reshape(-1)[:0] if b is None else _c_array(b)
+            if out is None:
+                out = np.empty((X.shape[0], W.shape[0]), dtype=W.dtype)
+            act = ACT_CODE[activation]
+            nt = self._threads
+            if nt == 1 or out.size * W.shape[1] * 2 < cfg.PAR_MIN_FLOPS or _forked:
+                nk.dense_rows(X, W, b, act, out)
+            else:
+                self._parallel(nk.dense_rows_par, X, W, b, act, out, 2 * nt, nt=nt)
+            return out
+        packed = _Packed([W], [b], [activation])
         if out is None:
             out = np.empty((X.shape[0], W.shape[0]), dtype=W.dtype)
         self._run(X, packed, out, packed.wflat[:0], False)
@@ -175,8 +190,9 @@ class NumbaBackend(Backend):
     # -- extras -----------------------------------------------------------
     def warmup(self) -> float:
         """Compile (or load from Numba's cache) every signature: float32 and
-        float64, the serial entry point and the parallel one (which a process
-        compiles only once it runs a problem big enough for threads). Returns
+        float64, the serial entry points and the parallel ones (which a process
+        compiles only once it runs a problem big enough for threads), for
+        networks and for dense() without prepare. Returns
         the seconds it took."""
         t0 = time.perf_counter()
         for dtype in (np.float32, np.float64):
@@ -191,6 +207,11 @@ class NumbaBackend(Backend):
                     out = np.empty((2, 2), dtype)
                     cbuf = np.empty(2 * 3 * 2 + 2 * 2, dtype) if write_cache else out.ravel()[:0]
                     self._run(X, packed, out, cbuf, write_cache, par_min=0, nt=nt)
+            # dense() without prepare: the unpacked small-batch kernels
+            nk.dense_rows(X, Ws[0], bs[0], ACT_CODE["relu"], np.empty((2, 3), dtype))
+            if numba.config.NUMBA_NUM_THREADS > 1 and not _forked:
+                self._parallel(nk.dense_rows_par, X, Ws[0], bs[0], ACT_CODE["relu"],
+                               np.empty((2, 3), dtype), 2, nt=2)
         return time.perf_counter() - t0
 
     def config(self):

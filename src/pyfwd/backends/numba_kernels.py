@@ -63,6 +63,30 @@ def panel_width(itemsize: int) -> int:
     return NV * VEC_BYTES // itemsize
 
 
+def _cg_args(context, builder, signature, args):
+    """The common codegen set-up of the intrinsics ``f(A, i0, W, n0, acc)``:
+    the three arrays' structs, i0 and n0 as intp, the element size, vector
+    length, element and vector types, the vector ``llvm.fma`` and an intp
+    constant maker."""
+    tA, ti0, tW, tn0, tacc = signature.args
+    arrays = [context.make_array(t)(context, builder, a)
+              for t, a in ((tA, args[0]), (tW, args[2]), (tacc, args[4]))]
+    i0v = context.cast(builder, args[1], ti0, types.intp)
+    n0v = context.cast(builder, args[3], tn0, types.intp)
+    esz = tA.dtype.bitwidth // 8
+    vl = VEC_BYTES // esz
+    elem = context.get_value_type(tA.dtype)
+    vty = ir.VectorType(elem, vl)
+    fma = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(vty, [vty, vty, vty]), f"llvm.fma.v{vl}f{esz * 8}")
+    intp = context.get_value_type(types.intp)
+
+    def const(v):
+        return ir.Constant(intp, v)
+
+    return (*arrays, i0v, n0v, esz, vl, elem, vty, fma, const)
+
+
 def _make_ukr(mr: int, npan: int):
     """An intrinsic ``ukr(A, i0, Wp, p0, acc)`` computing
     ``acc[r, q*NR + j] = sum_k A[i0 + r, k] * Wp[p0 + q, k, j]`` for r < mr,
@@ -73,26 +97,13 @@ def _make_ukr(mr: int, npan: int):
         sig = types.void(A, i0, Wp, p0, acc)
 
         def codegen(context, builder, signature, args):
-            tA, ti0, tW, tp0, tacc = signature.args
-            aA = context.make_array(tA)(context, builder, args[0])
-            aW = context.make_array(tW)(context, builder, args[2])
-            aC = context.make_array(tacc)(context, builder, args[4])
-            esz = tA.dtype.bitwidth // 8
-            vl = VEC_BYTES // esz
-            elem = context.get_value_type(tA.dtype)
-            vty = ir.VectorType(elem, vl)
+            aA, aW, aC, i0v, p0v, esz, vl, elem, vty, fma, const = _cg_args(context, builder,
+                                                                            signature, args)
             vptr = vty.as_pointer()
-            intp = context.get_value_type(types.intp)
             i32 = ir.IntType(32)
-
-            def const(v):
-                return ir.Constant(intp, v)
-
             lda = cgutils.unpack_tuple(builder, aA.shape, 2)[1]
             _, K, NR = cgutils.unpack_tuple(builder, aW.shape, 3)
             ldc = cgutils.unpack_tuple(builder, aC.shape, 2)[1]
-            i0v = context.cast(builder, args[1], ti0, types.intp)
-            p0v = context.cast(builder, args[3], tp0, types.intp)
             arows = [builder.gep(aA.data, [builder.mul(builder.add(i0v, const(r)), lda)])
                      for r in range(mr)]
             pstride = builder.mul(K, NR)
@@ -103,8 +114,6 @@ def _make_ukr(mr: int, npan: int):
             # Entry-block allocas: LLVM's mem2reg turns them into registers.
             accs = [[cgutils.alloca_once_value(builder, zero) for _ in range(nacc)]
                     for _ in range(mr)]
-            fma = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(vty, [vty, vty, vty]), f"llvm.fma.v{vl}f{esz * 8}")
             undef = ir.Constant(vty, ir.Undefined)
             splat = ir.Constant(ir.VectorType(i32, vl), [0] * vl)
             with cgutils.for_range(builder, K) as loop:
@@ -140,6 +149,97 @@ _ukr_4x1 = _make_ukr(4, 1)
 _ukr_2x1 = _make_ukr(2, 1)
 _ukr_1x1 = _make_ukr(1, 1)
 _ukr_1x4 = _make_ukr(1, 4)  # batch-1 (GEMV): 4 panels at once keep 8 FMA chains busy
+
+
+
+def _make_rowdot(mr: int, nw: int):
+    """An intrinsic ``rowdot(A, i0, W, n0, acc)`` for unpacked, row-contiguous W
+    (N, K): ``acc[r, q] = dot(A[i0 + r, :], W[n0 + q, :])`` for r < mr, q < nw
+    (rows past the end are clamped to the last row: computed, then ignored).
+
+    Summation order, the same for every tile, batch and thread count: lane l of
+    a vector accumulator (VEC_BYTES wide) takes the FMA chain over k = l, l + vl,
+    ... in order, the K % vl tail is one more FMA per lane (zero-padded: 0 * 0 past K),
+    then the lanes are added pairwise (halves, quarters, ...) into one sum."""
+
+    @intrinsic
+    def rowdot(typingctx, A, i0, W, n0, acc):
+        sig = types.void(A, i0, W, n0, acc)
+
+        def codegen(context, builder, signature, args):
+            aA, aW, aC, i0v, n0v, esz, vl, elem, vty, fma, const = _cg_args(context, builder,
+                                                                            signature, args)
+            vptr = vty.as_pointer()
+            i32 = ir.IntType(32)
+
+            def clamp(x, n):  # min(x, n - 1)
+                return builder.select(builder.icmp_signed("<", x, n), x,
+                                      builder.sub(n, const(1)))
+
+            M, lda = cgutils.unpack_tuple(builder, aA.shape, 2)
+            N, K = cgutils.unpack_tuple(builder, aW.shape, 2)
+            ldc = cgutils.unpack_tuple(builder, aC.shape, 2)[1]
+            arows = [builder.gep(aA.data, [builder.mul(clamp(builder.add(i0v, const(r)), M), lda)])
+                     for r in range(mr)]
+            wrows = [builder.gep(aW.data, [builder.mul(clamp(builder.add(n0v, const(q)), N), K)])
+                     for q in range(nw)]
+            zero = ir.Constant(vty, [ir.Constant(elem, 0.0)] * vl)
+            accs = [[cgutils.alloca_once_value(builder, zero) for _ in range(nw)] for _ in range(mr)]
+            nvec = builder.sdiv(K, const(vl))
+            kv = builder.mul(nvec, const(vl))
+            with cgutils.for_range(builder, nvec) as loop:
+                off = builder.mul(loop.index, const(vl))
+                av = [builder.load(builder.bitcast(builder.gep(a, [off]), vptr), align=esz)
+                      for a in arows]
+                wv = [builder.load(builder.bitcast(builder.gep(w, [off]), vptr), align=esz)
+                      for w in wrows]
+                for r in range(mr):
+                    for q in range(nw):
+                        builder.store(builder.call(fma, [av[r], wv[q], builder.load(accs[r][q])]),
+                                      accs[r][q])
+            # the K % vl tail: copied into zero-padded vectors, one more FMA
+            # each (padding lanes add 0 * 0)
+            tails = [cgutils.alloca_once(builder, vty) for _ in range(mr + nw)]
+            for tb in tails:
+                builder.store(zero, tb)
+            srcs = arows + wrows
+            with cgutils.for_range(builder, builder.sub(K, kv)) as loop:
+                k = builder.add(kv, loop.index)
+                for tb, src in zip(tails, srcs):
+                    dst = builder.gep(builder.bitcast(tb, elem.as_pointer()), [loop.index])
+                    builder.store(builder.load(builder.gep(src, [k])), dst)
+            av = [builder.load(tb) for tb in tails[:mr]]
+            wv = [builder.load(tb) for tb in tails[mr:]]
+            for r in range(mr):
+                for q in range(nw):
+                    builder.store(builder.call(fma, [av[r], wv[q], builder.load(accs[r][q])]),
+                                  accs[r][q])
+            for r in range(mr):
+                crow = builder.gep(aC.data, [builder.mul(const(r), ldc)])
+                for q in range(nw):
+                    v = builder.load(accs[r][q])
+                    width = vl
+                    while width > 1:
+                        h = width // 2
+                        lo = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(i32, h),
+                                                                      list(range(h))))
+                        hi = builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(i32, h),
+                                                                      list(range(h, width))))
+                        v = builder.fadd(lo, hi)
+                        width = h
+                    builder.store(builder.extract_element(v, ir.Constant(i32, 0)),
+                                  builder.gep(crow, [const(q)]))
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+    return rowdot
+
+
+# Unpacked small-batch path (dense() without a prepare): 4 rows x 4 W rows keep
+# 16 FMA chains busy and read each W row once per 4 batch rows; 1 x 8 for the rest.
+_rowdot_4x4 = _make_rowdot(4, 4)
+_rowdot_1x8 = _make_rowdot(1, 8)
 
 
 @njit()
@@ -265,6 +365,49 @@ def _softmax_rows(r0, r1, Y):
     for i in range(r0, r1):
         _softmax_row(Y[i], e)
 
+
+
+@njit()
+def _dense_rows_cols(X, W, b, act, Y, c0, c1):
+    """Columns [c0, c1) of ``dense_rows`` (c0 a multiple of 8), softmax excepted."""
+    M = X.shape[0]
+    acc = np.empty((4, 8), dtype=X.dtype)
+    noz = np.empty((0, 0), dtype=X.dtype)
+    i0 = 0
+    while i0 + 4 <= M:
+        for n0 in range(c0, c1, 4):
+            _rowdot_4x4(X, i0, W, n0, acc)
+            _epilogue(acc, 4, min(4, c1 - n0), i0, n0, b, act, noz, False, Y)
+        i0 += 4
+    while i0 < M:
+        for n0 in range(c0, c1, 8):
+            _rowdot_1x8(X, i0, W, n0, acc)
+            _epilogue(acc, 1, min(8, c1 - n0), i0, n0, b, act, noz, False, Y)
+        i0 += 1
+
+
+@njit()
+def dense_rows(X, W, b, act, Y):
+    """Y = act(X @ W.T + b) without packing W (small batches, where packing
+    would cost more than the GEMM): X (M, K) and W (N, K) C-contiguous, b (N,)
+    or empty. Each element's summation order is fixed (see ``_make_rowdot``),
+    so every batch size and column split gives the same bits."""
+    _dense_rows_cols(X, W, b, act, Y, 0, W.shape[0])
+    if act == SOFTMAX:
+        _softmax_rows(0, X.shape[0], Y)
+
+
+@njit(parallel=True)
+def dense_rows_par(X, W, b, act, Y, ntasks):
+    """``dense_rows`` with the output columns split into *ntasks* blocks over
+    ``prange`` (a separate entry point: compiled only once a call needs threads)."""
+    N = W.shape[0]
+    CB = (N + ntasks - 1) // ntasks
+    CB = (CB + 7) // 8 * 8
+    for t in prange((N + CB - 1) // CB):
+        _dense_rows_cols(X, W, b, act, Y, t * CB, min(N, t * CB + CB))
+    if act == SOFTMAX:
+        _softmax_rows(0, X.shape[0], Y)
 
 @njit(parallel=True)
 def _layer_par(ntasks, npb, MB, PB, A, Wp, b, act, Z, write_z, Y):
