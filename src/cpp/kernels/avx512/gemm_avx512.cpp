@@ -99,19 +99,22 @@ struct F64 {
 // Block sizes (Sapphire-Rapids-class core: 32 zmm, 2 FMA ports, L1d 48 KB, L2 2 MB):
 //  f32 14x32: 28 accumulators + 2 B vectors + 1 broadcast = 31 of 32 zmm; per k 2 loads
 //    feed 28 FMAs, so the FMA ports, not the loads, are the limit.
-//  KC = 512, and K up to 2*KC = 1024 in one block: each extra K block is a round trip
-//    of C through memory (C of a large GEMM lives in L3/DRAM), so K = 784 (MNIST) runs
-//    as one block (+10% at (M, 784, 128) against 2 x 392); long K runs in 512-blocks
-//    (2048^3: KC 512 ~8% faster than 1024). Blocks are balanced (K = 1500: 3 x 504).
-//    The B sliver, KC x NR x 4 B = 64-128 KB, streams from L2 (prefetcher ahead).
-//  MC = 14*42 = 588: with KC, an A-block budget of MC x KC x 4 B = 1.2 MB of the 2 MB L2.
-//    The driver gives a shorter K block more rows and balances the M blocks, so
-//    [1024, 4096, 4096, 1024] at batch 256 runs as one M block and streams each W
-//    once (+15% against two passes).
+//  KC = 1024, and K up to 2*KC = 2048 in one block: each extra K block is a round trip
+//    of C through memory (C of a large GEMM lives in L3/DRAM, and the 14 rows of a C
+//    tile 4-8 KB apart fight over one L1 set), which costs more than streaming a B
+//    sliver larger than L1 (KC x NR x 4 B = 128-256 KB) from L2 with software prefetch.
+//    Measured sgemm 1 thread, same process (MC x KC kept at the same A budget):
+//    KC 512 -> 1024: 2048^3 152 -> 162, 4096^3 151 -> 169 GFLOP/s; K = 784 (MNIST) is
+//    one block either way. Blocks are balanced (K = 2500: 2 x 1256, rounded up to 8).
+//  MC = 14*21 = 294: with KC, an A-block budget of MC x KC x 4 B = 1.2 MB of the 2 MB L2.
+//    The driver gives a shorter K block more rows (MC x KC / kc) and balances the M
+//    blocks, so [1024, 4096, 4096, 1024] at batch 256 runs as one M block and streams
+//    each W once (+15% against two passes; MC 210 splits it and lost 7%).
 //  NC = 4096: B columns swept per A block (W is prepacked whole; this only bounds how
 //    much of it one A block meets before the next).
 //  f64 14x16: the same register budget with 8 lanes, and the same bytes per sliver
-//    (16 x 8 B = 32 x 4 B), so the same KC; MC = 14*20 = 280 keeps the A budget at 1.1 MB.
+//    (16 x 8 B = 32 x 4 B); KC = 512 and MC = 14*20 = 280 (A budget 1.1 MB) as first
+//    tuned: the f32 move to KC 1024 above was not re-measured for f64.
 void sgemm_ukr_avx512_14x32(int m, int64_t kc, const float* A, int64_t lda, const float* Bp, int64_t bstride, float* C,
                             int64_t ldc, int n, const float* bias, int act, float alpha, int flags) {
     ukr_entry<F32, 14, 32, 2, 4>(m, kc, A, lda, Bp, bstride, C, ldc, n, bias, act, alpha, flags);
@@ -131,7 +134,7 @@ void fill_bundle(KernelBundle<float>& f32, KernelBundle<double>& f64) {
     f32.pack_w = &pack_w_impl<F32, 32>;
     f32.softmax_short = &softmax_short_impl<F32, 32, 2>;
     f32.MW = 2; f32.NW = 4 * 32;
-    f32.MR = 14; f32.NR = 32; f32.MC = 14 * 42; f32.KC = 512; f32.NC = 4096;
+    f32.MR = 14; f32.NR = 32; f32.MC = 14 * 21; f32.KC = 1024; f32.NC = 4096;
     f64.ukr_name = "dgemm_ukr_avx512_14x16";
     f64.ukr = &dgemm_ukr_avx512_14x16;
     f64.dot_rows = &dot_rows_impl<F64, 4>;
