@@ -400,3 +400,32 @@ def test_forked_child_runs(be, threads):
     p.join(timeout=120)
     assert p.exitcode == 0
     assert np.array_equal(y, ref)
+
+
+def _ulp_distance(a, b):
+    """ulps between float32 arrays (same sign handling for both, so -0 == +0)."""
+    ia, ib = (x.view(np.int32).astype(np.int64) for x in (a, b))
+    ia, ib = (np.where(i < 0, -(i & 0x7FFFFFFF), i) for i in (ia, ib))
+    return np.abs(ia - ib)
+
+
+def test_float32_tanh_sweep_within_4_ulp(be):
+    """float32 tanh uses the backend's own exp-based tanh (not libm's): a dense
+    sweep of 2.2e6 points over the whole range against math.tanh in float64,
+    rounded once, max error <= 4 ulp; exact saturation, NaN, signs."""
+    rng = np.random.default_rng(21)
+    x = np.concatenate([np.linspace(-12, 12, 10**6), 3 * rng.standard_normal(10**6),
+                        np.logspace(-45, 1.3, 10**5), -np.logspace(-45, 1.3, 10**5),
+                        [0.0, -0.0, 1e-3, -1e-3, 20.0, -20.0, 1e30, np.inf, -np.inf, np.nan]])
+    X = x.astype(np.float32).reshape(-1, 1)
+    W = np.ones((1, 1), np.float32)
+    y = pyfwd.dense(X, W, None, "tanh", backend="numba")[:, 0]
+    ref = np.tanh(X[:, 0].astype(np.float64)).astype(np.float32)
+    fin = ~np.isnan(ref)
+    assert _ulp_distance(y[fin], ref[fin]).max() <= 4
+    assert np.array_equal(np.isnan(y), np.isnan(ref))
+    assert list(y[-6:-1]) == [1.0, -1.0, 1.0, 1.0, -1.0]
+    nz = fin & (ref != 0)  # (a GEMM sum starts from +0, so -0 comes out +0)
+    assert np.array_equal(np.signbit(y[nz]), np.signbit(ref[nz]))
+    small = pyfwd.dense(X[:100], W, None, "tanh", backend="numba")  # the unpacked path
+    assert np.array_equal(small, y[:100, None])
