@@ -94,6 +94,57 @@ struct F64 {
 
 #include "kernels/ukr_impl.h"
 
+// 16x16 float transpose in registers: r[i] holds row i on entry, column i on exit.
+inline void transpose16(__m512 r[16]) {
+    __m512 t[16], u[16];
+    for (int i = 0; i < 8; ++i) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    // u[4i + j], 128-bit lane L: rows 4i..4i+3 of column 4L + j
+    for (int i = 0; i < 4; ++i) {
+        const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
+        const __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
+        u[4 * i + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        u[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        u[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        u[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    for (int j = 0; j < 4; ++j) {
+        const __m512 x0 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x44), x1 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x44);
+        const __m512 x2 = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xEE), x3 = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xEE);
+        r[j] = _mm512_shuffle_f32x4(x0, x1, 0x88);
+        r[4 + j] = _mm512_shuffle_f32x4(x0, x1, 0xDD);
+        r[8 + j] = _mm512_shuffle_f32x4(x2, x3, 0x88);
+        r[12 + j] = _mm512_shuffle_f32x4(x2, x3, 0xDD);
+    }
+}
+
+// pack_w for f32: W with contiguous rows (csw == 1) and whole 32-row slivers go through
+// 16x16 register transposes (contiguous loads and stores) instead of one 16-lane gather
+// per k; everything else takes the generic gather path. Moves values only: same bits.
+void pack_w_f32(const float* W, int64_t N, int64_t K, int64_t rsw, int64_t csw, int64_t s0, int64_t s1, float* Bp) {
+    constexpr int NR = 32;
+    for (int64_t s = s0; s < s1; ++s) {
+        if (csw != 1 || (s + 1) * NR > N || K == 0) {
+            pack_w_impl<F32, NR>(W, N, K, rsw, csw, s, s + 1, Bp);
+            continue;
+        }
+        float* base = Bp + s * K * NR;
+        for (int v = 0; v < NR / 16; ++v) {
+            const float* w = W + (s * NR + v * 16) * rsw;
+            for (int64_t k0 = 0; k0 < K; k0 += 16) {
+                const int kk = static_cast<int>(std::min<int64_t>(16, K - k0));
+                const __mmask16 m = _cvtu32_mask16(kk >= 16 ? 0xFFFFu : (1u << kk) - 1u);
+                __m512 r[16];
+                for (int i = 0; i < 16; ++i) r[i] = _mm512_maskz_loadu_ps(m, w + i * rsw + k0);
+                transpose16(r);
+                for (int c = 0; c < kk; ++c) _mm512_storeu_ps(base + (k0 + c) * NR + v * 16, r[c]);
+            }
+        }
+    }
+}
+
 }  // namespace
 
 // Block sizes (Sapphire-Rapids-class core: 32 zmm, 2 FMA ports, L1d 48 KB, L2 2 MB):
@@ -131,7 +182,7 @@ void fill_bundle(KernelBundle<float>& f32, KernelBundle<double>& f64) {
     f32.ukr_name = "sgemm_ukr_avx512_14x32";
     f32.ukr = &sgemm_ukr_avx512_14x32;
     f32.dot_rows = &dot_rows_impl<F32, 4>;
-    f32.pack_w = &pack_w_impl<F32, 32>;
+    f32.pack_w = &pack_w_f32;
     f32.softmax_short = &softmax_short_impl<F32, 32, 2>;
     f32.MW = 2; f32.NW = 4 * 32;
     f32.MR = 14; f32.NR = 32; f32.MC = 14 * 21; f32.KC = 1024; f32.NC = 4096;
