@@ -10,7 +10,7 @@ import numpy as np
 
 from . import _config
 from ._validate import as_array, as_float_dtype, check_out
-from .activations import canonical, canonical_list
+from .activations import ACT_CODE, canonical, canonical_list
 
 __all__ = ["Network", "NeuralNetwork", "dense"]
 
@@ -37,6 +37,13 @@ def dense(X, W, b=None, activation: str = "linear", backend: str | None = None, 
     X is (batch, in), W is (out, in) (PyTorch's ``nn.Linear.weight``), b is (out,)
     or None. The dtype is W's (float32 or float64; other W dtypes give float32).
     """
+    if (out is None and type(X) is np.ndarray and type(W) is np.ndarray
+            and type(activation) is str and activation in ACT_CODE
+            and (W.dtype == np.float32 or W.dtype == np.float64) and X.dtype == W.dtype
+            and X.ndim == 2 and W.ndim == 2 and X.shape[1] == W.shape[1]
+            and (b is None or (type(b) is np.ndarray and b.dtype == W.dtype and b.shape == (W.shape[0],)))):
+        # hot path: already-valid arrays and a canonical activation name
+        return _config.resolve(backend).dense(X, W, b, activation, None)
     act = canonical(activation)
     W = np.asarray(W) if not isinstance(W, np.ndarray) else W
     dtype = W.dtype if W.dtype in (np.float32, np.float64) else np.dtype(np.float32)
