@@ -74,9 +74,14 @@ void ukr_tile(int64_t kc, const typename VT::T* __restrict A, int64_t lda, const
                 acc[i][j] = (j < NV - 1 || last_lanes == W) ? VT::load(C + i * ldc + j * W)
                                                            : VT::load_n(C + i * ldc + j * W, last_lanes);
     }
-    const T* arow[DIRECT ? M : 1];
+    // DIRECT: rows addressed as group base (every 4th row, advanced with k) + a row
+    // offset of 0..3 lda, i.e. [base + offset*sizeof(T)] with 4 + 3 registers, instead of
+    // MR row pointers (more than the 16 general registers: GCC spilled them).
+    constexpr int NG = DIRECT ? (M + 3) / 4 : 1;
+    const T* agrp[NG];
+    const int64_t roff[4] = {0, lda, 2 * lda, 3 * lda};
     if constexpr (DIRECT) {
-        for (int i = 0; i < M; ++i) arow[i] = A + i * lda;
+        for (int g = 0; g < NG; ++g) agrp[g] = A + 4 * g * lda;
     }
     // Software prefetch 16 k-steps ahead (the next 2 KB of B, ~1 KB of packed A): the
     // B sliver (KC x NR, 64 KB for f32) is larger than L1, so its lines come from L2
@@ -94,11 +99,13 @@ void ukr_tile(int64_t kc, const typename VT::T* __restrict A, int64_t lda, const
         for (int j = 0; j < NV; ++j) b[j] = VT::load(Bp + (j / VPS) * bstride + (j % VPS) * W);
 #pragma GCC unroll 16
         for (int i = 0; i < M; ++i) {
-            const V a = DIRECT ? VT::bcast(arow[i] + k) : VT::bcast(A + i);
+            const V a = DIRECT ? VT::bcast(agrp[i / 4] + roff[i % 4]) : VT::bcast(A + i);
 #pragma GCC unroll 16
             for (int j = 0; j < NV; ++j) acc[i][j] = VT::fma(a, b[j], acc[i][j]);
         }
         if constexpr (!DIRECT) A += MR;
+        if constexpr (DIRECT)
+            for (int g = 0; g < NG; ++g) ++agrp[g];
         Bp += NR;
     }
     if (flags & UKR_LAST) {
