@@ -82,7 +82,10 @@ class Profile:
     max_call_s: float          # skip a kernel whose predicted single call exceeds this
     min_samples: int = 5
     compile_time: bool = True  # measure Numba's first-call compile in subprocesses
-    pause_s: float = 0.02      # let spinning worker threads of the last kernel go idle
+    # Let the last kernel's spinning worker threads go idle before the next one
+    # starts: OpenBLAS's workers busy-wait ~2**28 cycles (~0.1 s here) after a call
+    # and would take the second core from whatever runs next.
+    pause_s: float = 0.15
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def cases(self, suites=SUITES, patterns=None) -> list[Case]:
@@ -115,7 +118,7 @@ PROFILES = {
         "quick", {"float32": (64, 256, 1024), "float64": (256, 1024)}, LAYER_SHAPES[:2],
         LAYER_SHAPES[:3], ("relu", "sigmoid", "softmax", "gelu"),
         (MLPS[0], (MLPS[1][0], MLPS[1][1], (1, 64, 1024)), (MLPS[2][0], MLPS[2][1], (1,))),
-        budget_s=0.04, max_call_s=0.5, min_samples=3,
+        budget_s=0.04, max_call_s=0.5, min_samples=3, pause_s=0.12,
         notes=("quick: sizes capped at 1024, no 60000 batch, 4 activations, small budgets",)),
     # For the test-suite: seconds end to end, every code path.
     "tiny": Profile(
