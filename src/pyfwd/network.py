@@ -277,9 +277,7 @@ class Network:
         else:
             out2 = None
         be = _config.resolve(backend)
-        cached = self._states.get(be.name)
-        state = cached[1] if cached is not None and cached[0] == self._version else self._state(be)
-        res = be.forward(state, X2, bool(return_cache), out2)
+        res = be.forward(self._state(be), X2, bool(return_cache), out2)
         if return_cache:
             Y, cache = res
             if out is not None:
