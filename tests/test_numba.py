@@ -11,6 +11,11 @@ import warnings
 import numpy as np
 import pytest
 
+try:  # NumPy >= 2
+    from numpy.lib.array_utils import byte_bounds
+except ImportError:  # NumPy 1.x
+    byte_bounds = np.byte_bounds
+
 import pyfwd
 from pyfwd.backends.numpy_ref import FUNCTIONS
 from pyfwd.testing import assert_dense_close, assert_forward_close
@@ -174,6 +179,53 @@ def test_thread_counts_are_bitwise_identical(be, dtype, threads, monkeypatch):
     assert be.config()["threading_layer"] in ("omp", "tbb", "workqueue")
 
 
+def test_row_blocks_own_their_memory_in_every_layer(be):
+    """The ROWS mode runs each row block through every layer with no barrier
+    between layers, so a block may write no byte that another block reads or
+    writes in any layer (issue 9: hidden buffers viewed as (M, N_l) let layer
+    l+2 of one block overwrite layer l of another). Checked on the views the
+    kernel uses, for every block, layer and buffer: deterministic, unlike the race."""
+    dims = [30, 32, 24, 16, 40, 7, 10]
+    net = pyfwd.Network(dims, "relu", seed=0)
+    packed = be.prepare(net.weights, net.biases, net.activations)
+    for M, write_cache in ((216, False), (216, True), (97, False)):
+        X = np.zeros((M, dims[0]), np.float32)
+        out = np.empty((M, dims[-1]), np.float32)
+        cbuf = np.empty(M * (2 * sum(dims[1:]) - dims[-1]) if write_cache else 0, np.float32)
+        buf0, buf1, noz = nk._buffers(X, packed.meta, write_cache)
+        mode, MB = nk.parallel_plan(M, 2, packed.row_flops, packed.total_row_flops, 0)
+        assert mode == nk.ROWS
+        spans = []  # (buffer base, first byte, end byte, block)
+        for rb, r0 in enumerate(range(0, M, MB)):
+            r1 = min(M, r0 + MB)
+            A = X[r0:r1]
+            for l in range(len(dims) - 1):
+                _, _, Z, Y = nk._layer_views(l, r0, r1, M, packed.wflat, packed.bflat,
+                                             packed.meta, out, cbuf, write_cache, buf0, buf1, noz)
+                assert Y.shape == (r1 - r0, dims[l + 1]) and Y.flags.c_contiguous
+                for arr in (A, Y) + ((Z,) if write_cache else ()):
+                    lo, hi = byte_bounds(arr)
+                    spans.append((lo, hi, rb))
+                A = Y
+        for i, (lo, hi, rb) in enumerate(spans):
+            for lo2, hi2, rb2 in spans[i + 1:]:
+                assert rb == rb2 or hi <= lo2 or hi2 <= lo, (M, write_cache, rb, rb2)
+
+
+def test_deep_network_rows_mode_is_race_free(be, threads):
+    """The issue-9 reproducer (22 of 30 calls wrong before the fix): 4 layers of
+    differing widths, a batch split over 2 threads, every call bitwise equal to
+    the 1-thread result and within the per-layer bound."""
+    rng = np.random.default_rng(9)
+    net = pyfwd.Network([784, 512, 256, 128, 10], ["relu", "tanh", "relu", "softmax"], seed=2)
+    X = rng.standard_normal((2048, 784)).astype(np.float32)
+    pyfwd.set_num_threads(1)
+    ref = net.forward(X, backend="numba")
+    pyfwd.set_num_threads(2)
+    wrong = sum(not np.array_equal(net.forward(X, backend="numba"), ref) for _ in range(10))
+    assert wrong == 0, f"{wrong} of 10 calls differ from the 1-thread result"
+
+
 def test_num_threads_follows_pyfwd(be, threads):
     pyfwd.set_num_threads(1)
     assert be.config()["num_threads"] == 1
@@ -245,7 +297,7 @@ def test_warmup_compiles_both_dtypes(be):
     be.warmup()
     entries = [nk.net_forward_serial, nk.dense_rows]
     if numba.config.NUMBA_NUM_THREADS > 1:
-        entries += [nk.net_forward, nk.dense_rows_par]
+        entries += [nk.net_forward_rows, nk.net_forward_layers, nk.dense_rows_par]
     for entry in entries:
         assert {sig[0].dtype.name for sig in entry.signatures} == {"float32", "float64"}
         assert all(sig[0].layout == "C" for sig in entry.signatures)
@@ -279,16 +331,17 @@ _LAZY_AND_CACHED = """
     from pyfwd.backends import numba_kernels as nk
     be = pyfwd.get_backend("numba")
     # importing (and instantiating the backend) compiles nothing
-    assert nk.net_forward.signatures == nk.net_forward_serial.signatures == []
+    parallel = (nk.net_forward_rows, nk.net_forward_layers, nk.dense_rows_par)
+    assert nk.net_forward_serial.signatures == [] and all(not f.signatures for f in parallel)
     net = pyfwd.Network([9, 5, 3], ["relu", "softmax"], seed=0)
     X = np.arange(18, dtype=np.float32).reshape(2, 9)
     y = net.forward(X, backend="numba")
     from pyfwd.testing import assert_dense_close, assert_forward_close
     assert_forward_close(y, net.weights, net.biases, net.activations, X)
-    assert nk.net_forward.signatures == []  # one thread: the parallel entry stays uncompiled
+    assert all(not f.signatures for f in parallel)  # one thread: parallel entries stay uncompiled
     y = pyfwd.dense(X, net.weights[0], net.biases[0], "gelu", backend="numba")
     assert_dense_close(y, X, net.weights[0], net.biases[0], "gelu")
-    assert nk.dense_rows_par.signatures == [] and nk.net_forward.signatures == []
+    assert all(not f.signatures for f in parallel)
     print(sum(nk.net_forward_serial.stats.cache_hits.values()))
 """
 

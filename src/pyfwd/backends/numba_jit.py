@@ -18,19 +18,22 @@ import time
 import numba
 import numpy as np
 
-from ..activations import ACT_CODE
+from ..activations import ACT_CODE, ACTIVATIONS, LEAKY_SLOPE
 from . import Backend
 from . import numba_config as cfg
 from . import numba_kernels as nk
 
 __all__ = ["NumbaBackend"]
 
-if [ACT_CODE[n] for n in ("linear", "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "gelu",
-                          "silu")] != [nk.LINEAR, nk.RELU, nk.LEAKY_RELU, nk.SIGMOID, nk.TANH,
-                                       nk.SOFTMAX, nk.GELU, nk.SILU]:
-    raise ImportError("numba_kernels' activation codes disagree with pyfwd.activations.ACT_CODE")
+# numba_kernels defines its activation codes and leaky slope itself (Numba's cache
+# is keyed on that file): they must be pyfwd.activations' (checked here, at import;
+# an ImportError marks the backend unavailable with this reason).
+if ([ACT_CODE[n] for n in ACTIVATIONS]
+        != [getattr(nk, n.upper()) for n in ACTIVATIONS] or nk.LEAKY_SLOPE != LEAKY_SLOPE):
+    raise ImportError("numba_kernels' activation codes or leaky-relu slope disagree with "
+                      "pyfwd.activations")
 
-_META_COLS = 8  # (K, N, npan, NR, woff, boff, nb, act), see numba_kernels.net_forward
+_META_COLS = 8  # (K, N, npan, NR, woff, boff, nb, act), see numba_kernels' entry points
 
 # GNU OpenMP (Numba's omp layer) aborts a forked child that launches a parallel
 # region when the parent already had one; a forked child therefore runs serially.
@@ -58,7 +61,7 @@ class _Packed:
     """A network prepared for the kernels: packed weights and biases in one flat
     array each, plus the per-layer table ``meta``."""
 
-    __slots__ = ("wflat", "bflat", "meta", "dtype", "n_out", "widths", "row_flops")
+    __slots__ = ("wflat", "bflat", "meta", "dtype", "n_out", "widths", "row_flops", "total_row_flops")
 
     def __init__(self, weights, biases, activations):
         dtype = np.dtype(weights[0].dtype)
@@ -79,8 +82,11 @@ class _Packed:
         self.dtype = dtype
         self.widths = [int(W.shape[0]) for W in weights]
         self.n_out = self.widths[-1]
-        #: flops per batch row of the biggest layer (the kernel goes parallel per layer)
-        self.row_flops = max(2 * int(W.shape[0]) * int(W.shape[1]) for W in weights)
+        #: flops per batch row: of the biggest layer, and of the whole network
+        #: (the inputs of nk.parallel_plan)
+        flops = [2 * int(W.shape[0]) * int(W.shape[1]) for W in weights]
+        self.row_flops = max(flops)
+        self.total_row_flops = sum(flops)
 
 
 def _c_array(X: np.ndarray) -> np.ndarray:
@@ -104,15 +110,18 @@ class NumbaBackend(Backend):
         self._threads = max(1, min(int(n), numba.config.NUMBA_NUM_THREADS))
 
     def _run(self, X, packed, out, cbuf, write_cache, par_min=None, nt=None):
-        nt = self._threads if nt is None else nt
+        """A whole-network call, on the entry point that ``nk.parallel_plan`` picks."""
+        nt = 1 if _forked else (self._threads if nt is None else nt)
         par_min = cfg.PAR_MIN_FLOPS if par_min is None else par_min
-        if nt == 1 or X.shape[0] * packed.row_flops < par_min or _forked:
-            # no layer is big enough for threads (the kernel decides per layer)
-            nk.net_forward_serial(X, packed.wflat, packed.bflat, packed.meta, out, cbuf,
-                                  write_cache)
-            return
-        self._parallel(nk.net_forward, X, packed.wflat, packed.bflat, packed.meta, out, cbuf,
-                       write_cache, nt, par_min, nt=nt)
+        mode, MB = nk.parallel_plan(X.shape[0], nt, packed.row_flops, packed.total_row_flops,
+                                    par_min)
+        args = (X, packed.wflat, packed.bflat, packed.meta, out, cbuf, write_cache)
+        if mode == nk.SERIAL:
+            nk.net_forward_serial(*args)
+        elif mode == nk.ROWS:
+            self._parallel(nk.net_forward_rows, *args, MB, nt=nt)
+        else:
+            self._parallel(nk.net_forward_layers, *args, nt, par_min, nt=nt)
 
     def _parallel(self, kernel, *args, nt):
         """Call a kernel with parallel regions on *nt* threads."""
@@ -153,7 +162,8 @@ class NumbaBackend(Backend):
                 out = np.empty((X.shape[0], W.shape[0]), dtype=W.dtype)
             act = ACT_CODE[activation]
             nt = self._threads
-            if nt == 1 or out.size * W.shape[1] * 2 < cfg.PAR_MIN_FLOPS or _forked:
+            if nt == 1 or _forked or not nk.layer_parallel(X.shape[0], 2 * W.shape[0] * W.shape[1],
+                                                           cfg.PAR_MIN_FLOPS):
                 nk.dense_rows(X, W, b, act, out)
             else:
                 self._parallel(nk.dense_rows_par, X, W, b, act, out, 2 * nt, nt=nt)
@@ -201,12 +211,15 @@ class NumbaBackend(Backend):
             bs = [np.zeros(3, dtype), np.zeros(2, dtype)]
             packed = self.prepare(Ws, bs, ["relu", "softmax"])
             X = np.ones((2, 2), dtype)
-            # nt > 1 with par_min=0 compiles (and runs) the parallel entry point
-            for nt in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
-                for write_cache in (False, True):
-                    out = np.empty((2, 2), dtype)
-                    cbuf = np.empty(2 * 3 * 2 + 2 * 2, dtype) if write_cache else out.ravel()[:0]
-                    self._run(X, packed, out, cbuf, write_cache, par_min=0, nt=nt)
+            par = numba.config.NUMBA_NUM_THREADS > 1 and not _forked
+            for write_cache in (False, True):
+                out = np.empty((2, 2), dtype)
+                cbuf = np.empty(2 * 3 * 2 + 2 * 2, dtype) if write_cache else out.ravel()[:0]
+                args = (X, packed.wflat, packed.bflat, packed.meta, out, cbuf, write_cache)
+                nk.net_forward_serial(*args)
+                if par:  # every parallel entry point parallel_plan can pick
+                    self._parallel(nk.net_forward_rows, *args, 1, nt=2)
+                    self._parallel(nk.net_forward_layers, *args, 2, 0, nt=2)
             # dense() without prepare: the unpacked small-batch kernels
             nk.dense_rows(X, Ws[0], bs[0], ACT_CODE["relu"], np.empty((2, 3), dtype))
             if numba.config.NUMBA_NUM_THREADS > 1 and not _forked:

@@ -17,10 +17,13 @@ Structure (BLIS-like, see STYLE.md):
   integer code (``pyfwd.activations.ACT_CODE``) at run time, so one compilation
   serves every activation; softmax is a row pass after the GEMM tasks;
 * ``_layer_par``: a layer's tasks over ``prange`` (output blocks only, never K);
-  ``_net_rows_par``: big batches, row blocks through every layer in one region;
-* ``net_forward``: every layer back to back in one call, ping-pong buffers,
-  serial for small problems. Few functions call ``_layer_block``: each caller
-  re-optimises the callee's code when Numba links it, so depth costs compile time.
+* ``parallel_plan``: the one policy that decides how a call uses threads, and
+  one entry point per mode it picks: ``net_forward_serial``,
+  ``net_forward_rows`` (big batches: row blocks through every layer in one
+  parallel region; each block owns its rows of every buffer) and
+  ``net_forward_layers`` (layer after layer, each split over output blocks when
+  big enough). Few functions call ``_layer_block``: each caller re-optimises the
+  callee's code when Numba links it, so depth costs compile time.
 
 Only C-contiguous float32/float64 arrays reach these functions (the wrapper in
 ``numba_jit`` normalises), so each function has two signatures. Nothing here is
@@ -529,59 +532,100 @@ def _plan(M, K, npan, NR, itemsize, nthreads):
     return nrb * npb, npb, MB, PB
 
 
+# -- the parallel policy: the one place that decides how a call uses threads ----
+
+#: Modes of :func:`parallel_plan`.
+SERIAL, ROWS, LAYERS = 0, 1, 2
+
+
+def layer_parallel(M, row_flops, par_min_flops):
+    """Whether one layer (or one ``dense`` call) of *row_flops* flops per batch row
+    is worth a parallel launch at batch *M* (a launch costs microseconds)."""
+    return M * row_flops >= par_min_flops
+
+
+def parallel_plan(M, nthreads, max_row_flops, total_row_flops, par_min_flops):
+    """How a whole-network call of batch *M* runs on *nthreads* threads:
+    ``(SERIAL, 0)`` when no layer is worth a parallel launch; ``(ROWS, MB)`` when
+    the batch has at least 4 row tiles per thread: blocks of MB rows (a multiple
+    of MR), about 4 per thread, each pushed through every layer in one parallel
+    region (each block owns its rows of every buffer, so no barrier between
+    layers is needed); otherwise ``(LAYERS, 0)``: each layer for which
+    :func:`layer_parallel` holds is split over rows and panels, the others run on
+    the calling thread. Plain Python (called by the wrapper before it picks an
+    entry point, so small calls never compile the parallel ones) and compiled
+    (below) for the kernels: one definition."""
+    if nthreads <= 1 or not layer_parallel(M, max_row_flops, par_min_flops):
+        return SERIAL, 0
+    if M >= 4 * MR * nthreads and M * total_row_flops >= par_min_flops:
+        nrb = 4 * nthreads
+        MB = (M + nrb - 1) // nrb
+        return ROWS, (MB + MR - 1) // MR * MR
+    return LAYERS, 0
+
+
+_layer_parallel = njit()(layer_parallel)
+
+
 @njit()
-def _layer_views(l, M, wflat, bflat, meta, out, cbuf, write_cache, buf0, buf1, noz):
-    """Layer l's packed W, bias, Z (or an empty array) and output Y, as views
-    into the flat arrays (see :func:`net_forward` for the layout)."""
+def _layer_views(l, r0, r1, M, wflat, bflat, meta, out, cbuf, write_cache, buf0, buf1, noz):
+    """Layer l's packed W and bias, and its Z (or an empty array) and output Y
+    restricted to the batch rows [r0, r1), as C-contiguous (r1 - r0, N) arrays.
+
+    Memory ownership (what makes the row-split parallel mode race-free): the
+    cache arrays and *out* are (M, N_l) row-major, so rows [r0, r1) of them are
+    the block's own; the ping-pong buffers of the hidden layers use a fixed row
+    stride, the widest hidden width ``maxn = len(buf0) // M``, so the block owns
+    ``buf[r0*maxn : r1*maxn]`` in every layer whatever N_l is."""
     L = meta.shape[0]
     K, N, npan, NR, woff, boff, nb = (meta[l, 0], meta[l, 1], meta[l, 2], meta[l, 3],
                                       meta[l, 4], meta[l, 5], meta[l, 6])
     Wp = wflat[woff:woff + npan * K * NR].reshape((npan, K, NR))
     b = bflat[boff:boff + nb]
+    rows = r1 - r0
     coff = 0
     for j in range(l):
         coff += 2 * M * meta[j, 1]
     if write_cache:
-        Z = cbuf[coff:coff + M * N].reshape((M, N))
+        Z = cbuf[coff + r0 * N:coff + r1 * N].reshape((rows, N))
     else:
         Z = noz
     if l == L - 1:
-        Y = out
+        Y = out[r0:r1]
     elif write_cache:
-        Y = cbuf[coff + M * N:coff + 2 * M * N].reshape((M, N))
-    elif l % 2 == 0:
-        Y = buf0[:M * N].reshape((M, N))
+        Y = cbuf[coff + (M + r0) * N:coff + (M + r1) * N].reshape((rows, N))
     else:
-        Y = buf1[:M * N].reshape((M, N))
+        buf = buf0 if l % 2 == 0 else buf1
+        s = r0 * (buf.shape[0] // M)
+        Y = buf[s:s + rows * N].reshape((rows, N))
     return Wp, b, Z, Y
 
 
-@njit(parallel=True)
-def _net_rows_par(nrb, MB, X, wflat, bflat, meta, out, cbuf, write_cache, buf0, buf1, noz):
-    """Row blocks of the batch through every layer, one block per task: one
-    parallel region for the whole network, no barrier between layers."""
+@njit()
+def _net_rows(r0, r1, X, wflat, bflat, meta, out, cbuf, write_cache, buf0, buf1, noz):
+    """Batch rows [r0, r1) through every layer on the calling thread."""
     M = X.shape[0]
-    for rb in prange(nrb):
-        r0 = rb * MB
-        r1 = min(M, r0 + MB)
-        A = X
-        for l in range(meta.shape[0]):
-            Wp, b, Z, Y = _layer_views(l, M, wflat, bflat, meta, out, cbuf, write_cache,
-                                       buf0, buf1, noz)
-            npan = Wp.shape[0]
-            PB = _l2_panels(Wp.shape[1], npan, Wp.shape[2], X.itemsize)
-            for p0 in range(0, npan, PB):
-                _layer_block(r0, r1, p0, min(npan, p0 + PB), A, Wp, b, meta[l, 7], Z,
-                             write_cache, Y)
-            if meta[l, 7] == SOFTMAX:
-                _softmax_rows(r0, r1, Y)
-            A = Y
+    if r1 <= r0:
+        return
+    A = X[r0:r1]
+    for l in range(meta.shape[0]):
+        Wp, b, Z, Y = _layer_views(l, r0, r1, M, wflat, bflat, meta, out, cbuf, write_cache,
+                                   buf0, buf1, noz)
+        npan = Wp.shape[0]
+        PB = _l2_panels(Wp.shape[1], npan, Wp.shape[2], X.itemsize)
+        for p0 in range(0, npan, PB):
+            _layer_block(0, r1 - r0, p0, min(npan, p0 + PB), A, Wp, b, meta[l, 7], Z,
+                         write_cache, Y)
+        if meta[l, 7] == SOFTMAX:
+            _softmax_rows(0, r1 - r0, Y)
+        A = Y
 
 
 @njit()
 def _buffers(X, meta, write_cache):
-    """Two ping-pong buffers for the hidden activations (none when the cache
-    arrays take them) and an empty Z for layers that do not write one."""
+    """Two ping-pong buffers for the hidden activations, M rows of the widest
+    hidden width each (none when the cache arrays take them), and an empty Z for
+    layers that do not write one."""
     M = X.shape[0]
     L = meta.shape[0]
     maxn = 0
@@ -593,62 +637,51 @@ def _buffers(X, meta, write_cache):
     return buf0, buf1, np.empty((0, 0), dtype=X.dtype)
 
 
+# -- entry points, one per mode of parallel_plan --------------------------------
+#
+# X (M, K0) C-contiguous; layer l's packed W is
+# ``wflat[woff : woff + npan*K*NR].reshape(npan, K, NR)``, its bias
+# ``bflat[boff : boff + nb]`` (nb = N or 0), with ``meta[l] = (K, N, npan, NR,
+# woff, boff, nb, act)``. The last layer writes *out* (M, N_L). With
+# *write_cache*, Z_l and A_l (l < L) are written into *cbuf* one after the other
+# (Z1, A1, Z2, ..., ZL), each (M, N_l) row-major; otherwise two ping-pong buffers
+# hold the hidden activations.
+
 @njit()
 def net_forward_serial(X, wflat, bflat, meta, out, cbuf, write_cache):
-    """Every layer of a network, back to back, on the calling thread (the
-    arguments as in :func:`net_forward`). A separate entry point, so that
-    single-threaded use never compiles the parallel paths."""
+    """SERIAL: every layer, back to back, on the calling thread. A separate entry
+    point, so that single-threaded use never compiles the parallel paths."""
+    buf0, buf1, noz = _buffers(X, meta, write_cache)
+    _net_rows(0, X.shape[0], X, wflat, bflat, meta, out, cbuf, write_cache, buf0, buf1, noz)
+
+
+@njit(parallel=True)
+def net_forward_rows(X, wflat, bflat, meta, out, cbuf, write_cache, MB):
+    """ROWS: blocks of MB batch rows, one task each, every block through every
+    layer in one parallel region (no barrier between layers; see
+    :func:`_layer_views` for why the blocks never touch each other's memory)."""
     M = X.shape[0]
+    buf0, buf1, noz = _buffers(X, meta, write_cache)
+    for rb in prange((M + MB - 1) // MB):
+        _net_rows(rb * MB, min(M, rb * MB + MB), X, wflat, bflat, meta, out, cbuf, write_cache,
+                  buf0, buf1, noz)
+
+
+@njit()
+def net_forward_layers(X, wflat, bflat, meta, out, cbuf, write_cache, nthreads, par_min_flops):
+    """LAYERS: one layer after the other; a layer for which :func:`layer_parallel`
+    holds is split over rows and panels (``_layer_par``), the others run on the
+    calling thread."""
+    M = X.shape[0]
+    if M == 0:
+        return
     buf0, buf1, noz = _buffers(X, meta, write_cache)
     A = X
     for l in range(meta.shape[0]):
-        Wp, b, Z, Y = _layer_views(l, M, wflat, bflat, meta, out, cbuf, write_cache, buf0, buf1, noz)
-        npan = Wp.shape[0]
-        PB = _l2_panels(Wp.shape[1], npan, Wp.shape[2], X.itemsize)
-        for p0 in range(0, npan, PB):
-            _layer_block(0, M, p0, min(npan, p0 + PB), A, Wp, b, meta[l, 7], Z, write_cache, Y)
-        if meta[l, 7] == SOFTMAX:
-            _softmax_rows(0, M, Y)
-        A = Y
-
-
-@njit()
-def net_forward(X, wflat, bflat, meta, out, cbuf, write_cache, nthreads, par_min_flops):
-    """Every layer of a network, back to back, on up to *nthreads* threads.
-
-    X (M, K0) C-contiguous; layer l's packed W is
-    ``wflat[woff : woff + npan*K*NR].reshape(npan, K, NR)``, its bias
-    ``bflat[boff : boff + nb]`` (nb = N or 0), with ``meta[l] = (K, N, npan, NR,
-    woff, boff, nb, act)``. The last layer writes *out*. With *write_cache*,
-    Z_l and A_l (l < L) are written into *cbuf* one after the other (Z1, A1, Z2,
-    ..., ZL); otherwise two ping-pong buffers hold the hidden activations.
-
-    With a batch of at least 4 row tiles per thread, the threads split the
-    batch and push their rows through every layer in one parallel region;
-    otherwise each layer with at least *par_min_flops* is split over rows and
-    panels, smaller layers run on the calling thread.
-    """
-    L = meta.shape[0]
-    M = X.shape[0]
-    buf0, buf1, noz = _buffers(X, meta, write_cache)
-    if M == 0:
-        return
-    if nthreads > 1 and M >= 4 * MR * nthreads:
-        flops = 0.0
-        for l in range(L):
-            flops += 2.0 * M * meta[l, 0] * meta[l, 1]
-        if flops >= par_min_flops:
-            nrb = 4 * nthreads
-            MB = (M + nrb - 1) // nrb
-            MB = (MB + MR - 1) // MR * MR
-            _net_rows_par((M + MB - 1) // MB, MB, X, wflat, bflat, meta, out, cbuf,
-                          write_cache, buf0, buf1, noz)
-            return
-    A = X
-    for l in range(L):
-        Wp, b, Z, Y = _layer_views(l, M, wflat, bflat, meta, out, cbuf, write_cache, buf0, buf1, noz)
+        Wp, b, Z, Y = _layer_views(l, 0, M, M, wflat, bflat, meta, out, cbuf, write_cache,
+                                   buf0, buf1, noz)
         K, N, npan, NR, act = meta[l, 0], meta[l, 1], meta[l, 2], meta[l, 3], meta[l, 7]
-        if nthreads > 1 and 2.0 * M * N * K >= par_min_flops:
+        if _layer_parallel(M, 2 * N * K, par_min_flops):
             ntasks, npb, MB, PB = _plan(M, K, npan, NR, X.itemsize, nthreads)
             _layer_par(ntasks, npb, MB, PB, A, Wp, b, act, Z, write_cache, Y)
         else:
