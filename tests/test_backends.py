@@ -113,6 +113,47 @@ def test_extreme_preactivations(backend, dtype):
     assert t[0, 0] == -1.0 and t[-1, 0] == 1.0
 
 
+def _same_special(y, ref):
+    """Bitwise agreement where it is defined: NaN where the reference has NaN,
+    else equal values with the same sign (so -0.0 != 0.0)."""
+    return (np.isnan(ref) & np.isnan(y)) | ((ref == y) & (np.signbit(ref) == np.signbit(y)))
+
+
+@pytest.mark.parametrize("M", [1, 37, 300])  # the direct, packed and threaded paths
+def test_special_preactivations_same_on_every_backend(backend, dtype, M):
+    """Non-finite and signed-zero pre-activations give the reference's value on
+    every backend, bit for bit: sigmoid(+-inf) = 1/0, tanh(+-inf) = +-1,
+    gelu/silu(-inf) = -0.0 (the limit from below), relu/leaky_relu keep -0.0,
+    NaN gives NaN; a softmax row holding +inf, or only -inf, is NaN (inf - inf,
+    as in PyTorch), -inf entries of a finite row get exactly 0."""
+    inf, nan = np.inf, np.nan
+    z = np.array([inf, -inf, nan, 0.0, -0.0], dtype)
+    X = np.resize(z, M if M > len(z) else len(z)).reshape(-1, 1).astype(dtype)
+    for act in ACTS:
+        if act == "softmax":
+            continue
+        y = pyfwd.dense(X, np.ones((1, 1), dtype), None, act, backend=backend)[:, 0]
+        ref = pyfwd.dense(X, np.ones((1, 1), dtype), None, act, backend="numpy")[:, 0]
+        same = _same_special(y, ref)
+        assert same.all(), (act, X[~same, 0], y[~same], ref[~same])
+    # softmax rows: Z = x * w for x = +inf, with w's signs picking +-inf per column
+    W = np.array([[1.0], [0.5], [-1.0], [0.0]], dtype)
+    rows = np.array([[inf], [-inf], [nan], [2.0]], dtype)
+    X = np.resize(rows, (max(M, 4), 1)).astype(dtype)
+    y = pyfwd.dense(X, W, None, "softmax", backend=backend)
+    with np.errstate(invalid="ignore"):
+        ref = pyfwd.dense(X, W, None, "softmax", backend="numpy")
+    special = np.arange(X.shape[0]) % 4 != 3  # rows 3, 7, ...: finite, judged by the bound
+    assert _same_special(y[special], ref[special]).all(), (y[:4], ref[:4])
+    assert np.isnan(ref[special]).all()
+    assert_dense_close(y[~special], X[~special], W, None, "softmax")
+    X = np.array([[1.0], [3.0]], dtype)  # a finite row max, one -inf column (from the bias)
+    y = pyfwd.dense(X, np.array([[1.0], [0.0]], dtype), np.array([0.0, -inf], dtype), "softmax",
+                    backend=backend)
+    np.testing.assert_array_equal(y[:, 1], 0.0)
+    np.testing.assert_array_equal(y[:, 0], 1.0)
+
+
 def test_concurrent_calls_on_one_network(backend):
     net = pyfwd.Network([300, 200, 10], ["relu", "softmax"], seed=3)
     Xs = [np.random.default_rng(i).random((int(n), 300)) for i, n in enumerate([1, 7, 64, 200] * 2)]

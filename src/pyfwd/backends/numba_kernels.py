@@ -308,7 +308,7 @@ def _tanh_for_f32(x):
 @njit()
 def _activate(z, act, f32):
     """The activation *act* (an ACT_CODE) of a float64 z, as the reference
-    defines it (NaN in gives NaN out; gelu/silu(-inf) = 0); *f32*: the result
+    defines it (NaN in gives NaN out; gelu/silu(-inf) = -0.0); *f32*: the result
     is rounded to float32, so a faster, less exact tanh is enough (the
     epilogue uses its own vectorised pass for that)."""
     if act == RELU:
@@ -321,11 +321,11 @@ def _activate(z, act, f32):
         return _tanh_for_f32(z) if f32 else math.tanh(z)
     if act == GELU:
         if z == -math.inf:
-            return 0.0
+            return -0.0  # the limit from below, as z * Phi(z) for any z << 0
         return z * 0.5 * math.erfc(-z * SQRT1_2)  # exact: Phi via erfc keeps the left tail
     if act == SILU:
         if z == -math.inf:
-            return 0.0
+            return -0.0
         return z * _sigmoid(z)
     return z  # linear; softmax is applied by the row pass
 

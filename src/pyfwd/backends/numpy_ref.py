@@ -3,7 +3,8 @@
 The tutorial's formulas, computed in float64 whatever the network's dtype, with
 numerically stable sigmoid and softmax, and cast back to the network's dtype only
 at the end. Activations take their mathematical limits at +-inf (``gelu(-inf)``
-and ``silu(-inf)`` are 0, not ``-inf * 0 = nan``); NaN in gives NaN out.
+and ``silu(-inf)`` are -0.0, the sign of ``z * Phi(z)`` for any z << 0, not
+``-inf * 0 = nan``); NaN in gives NaN out.
 """
 from __future__ import annotations
 
@@ -58,13 +59,13 @@ def gelu(z: np.ndarray) -> np.ndarray:
     """Exact GELU, ``z * Phi(z)`` (PyTorch's default, not the tanh approximation)."""
     with np.errstate(invalid="ignore"):
         y = z * _std_normal_cdf(z)
-    return np.where(z == -np.inf, 0.0, y)
+    return np.where(z == -np.inf, -0.0, y)
 
 
 def silu(z: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         y = z * sigmoid(z)
-    return np.where(z == -np.inf, 0.0, y)
+    return np.where(z == -np.inf, -0.0, y)
 
 
 #: Reference implementation of each canonical activation (float64 in, float64 out).
