@@ -154,6 +154,25 @@ def test_special_preactivations_same_on_every_backend(backend, dtype, M):
     np.testing.assert_array_equal(y[:, 0], 1.0)
 
 
+def test_overflow_in_working_precision(backend):
+    """float32 inputs near 1e38: where |A| @ |W|.T can exceed float32's range a
+    partial sum may overflow (inf, NaN), as in every float32 BLAS; the helper
+    does not judge those elements, but every other element of the same call is
+    judged (the bound is not loosened elsewhere), and nothing crashes."""
+    from pyfwd.testing import layer_bound
+    rng = np.random.default_rng(3)
+    X = rng.uniform(-1, 1, (64, 100)).astype(np.float32)
+    X[::2] *= np.float32(3e38)  # even rows overflow in float32, odd rows are ordinary
+    W = rng.uniform(-1, 1, (8, 100)).astype(np.float32)
+    for act in ACTS:
+        with np.errstate(over="ignore", invalid="ignore"):
+            y = pyfwd.dense(X, W, None, act, backend=backend)
+        assert_dense_close(y, X, W, None, act)
+        lb = layer_bound(X, W, None, act, np.float32)
+        assert np.isinf(lb.eA[::2]).all() and np.isfinite(lb.eA[1::2]).all(), act
+        assert np.isfinite(y[1::2]).all(), act
+
+
 def test_concurrent_calls_on_one_network(backend):
     net = pyfwd.Network([300, 200, 10], ["relu", "softmax"], seed=3)
     Xs = [np.random.default_rng(i).random((int(n), 300)) for i, n in enumerate([1, 7, 64, 200] * 2)]
