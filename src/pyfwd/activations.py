@@ -78,10 +78,14 @@ def canonical(name: str | None) -> str:
 def canonical_list(activations: str | Sequence[str | None] | None, n_layers: int) -> list[str]:
     """Normalise a per-layer activation spec to a list of ``n_layers`` names.
 
-    A single string applies to every layer.
+    A single string applies to every layer. ``bytes`` are refused with
+    ``TypeError`` (iterating them would give integers).
     """
     if activations is None or isinstance(activations, str):
         return [canonical(activations)] * n_layers
+    if isinstance(activations, (bytes, bytearray, memoryview)):
+        raise TypeError(f"activations must be a string or a list of strings, got {type(activations).__name__} "
+                        f"{bytes(activations)!r}; decode it first (e.g. {bytes(activations)!r}.decode())")
     acts = list(activations) if isinstance(activations, Iterable) else None
     if acts is None:
         raise TypeError(f"activations must be a string or a list of strings, got {type(activations).__name__}")
