@@ -264,3 +264,22 @@ def test_params_can_never_be_made_writeable(backend):
     np.testing.assert_array_equal(net.forward(x, backend=backend), [[1.0, 3.0]])
     with pytest.raises(ValueError, match="WRITEABLE"):
         net.params["W1"].flags.writeable = True
+
+
+def test_documented_submodules_after_plain_import():
+    """README spells pyfwd.datasets.load_mnist() after a plain ``import pyfwd``:
+    the submodules load on first use; ``import pyfwd`` itself loads none of them
+    (nor matplotlib)."""
+    import subprocess
+    import sys
+    code = ("import sys, pyfwd; subs = ('datasets', 'viz', 'interop', 'testing'); "
+            "print(sorted(m for m in ('matplotlib', *('pyfwd.' + s for s in subs)) if m in sys.modules)); "
+            "print(all(s in dir(pyfwd) for s in subs)); "
+            "print(pyfwd.datasets.load_mnist.__module__, pyfwd.viz.plot_activations.__name__, "
+            "pyfwd.interop.from_onnx.__name__, pyfwd.testing.__name__); "
+            "import pyfwd.viz as v; print(v is pyfwd.viz, 'matplotlib' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[:4] == ["[]", "True", "pyfwd.datasets plot_activations from_onnx pyfwd.testing",
+                                          "True False"]
+    with pytest.raises(AttributeError, match="module 'pyfwd' has no attribute 'nope'"):
+        pyfwd.nope  # noqa: B018

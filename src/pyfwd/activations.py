@@ -34,6 +34,21 @@ ALIASES: dict[str, str] = {
 #: Negative slope of ``leaky_relu`` (PyTorch's and the tutorial's default).
 LEAKY_SLOPE: float = 0.01
 
+#: ONNX operator and attributes of each activation, for every ONNX writer
+#: (``pyfwd.interop.onnx_io`` and the benchmark's ONNX Runtime peer). ``silu``
+#: has no ONNX operator before opset 24 and is written as ``z * Sigmoid(z)``
+#: (``None`` here); ``Gelu`` needs opset 20.
+ONNX_OPS: dict[str, tuple[str, dict] | None] = {
+    "linear": ("Identity", {}),
+    "relu": ("Relu", {}),
+    "leaky_relu": ("LeakyRelu", {"alpha": LEAKY_SLOPE}),
+    "sigmoid": ("Sigmoid", {}),
+    "tanh": ("Tanh", {}),
+    "softmax": ("Softmax", {"axis": -1}),
+    "gelu": ("Gelu", {"approximate": "none"}),
+    "silu": None,
+}
+
 #: Integer code of each canonical name.
 ACT_CODE: dict[str, int] = {name: i for i, name in enumerate(ACTIVATIONS)}
 
