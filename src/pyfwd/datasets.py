@@ -234,8 +234,10 @@ def load_mnist(path: str | os.PathLike | None = None, *, dtype="float32", flatte
 
     Nothing is downloaded. Every file is checked: gzip integrity, IDX magic
     numbers, 28x28 images, image and label counts equal, file size exactly what
-    the header says, labels within 0-9. A truncated or corrupted file raises
-    ``ValueError`` naming the file; a missing one ``FileNotFoundError``.
+    the header says, labels within 0-9 -- headers first, so a crafted file costs
+    no more memory than the data its header promises. A truncated or corrupted
+    file raises ``ValueError`` naming the file; a missing one
+    ``FileNotFoundError``. A file of 0 images is valid: empty ``(0, 784)`` arrays.
     """
     dtype = np.dtype(dtype)
     if dtype.kind != "f":

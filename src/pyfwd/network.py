@@ -293,7 +293,8 @@ class Network:
         Returns the output ``A_L`` (batch, out_features), or ``(A_L, cache)`` with
         ``return_cache=True``, where cache holds ``A0`` (the input), and ``Z_l``,
         ``A_l`` of every layer. ``out=`` receives ``A_L`` (C-contiguous, exact shape
-        and dtype).
+        and dtype). Masked arrays (``numpy.ma``) are refused with ``TypeError`` on
+        every backend: pass ``X.filled(value)``.
         """
         dtype = self._dtype
         if type(X) is np.ndarray and X.dtype == dtype and X.ndim == 2 \
