@@ -65,16 +65,6 @@ class TorchKernel(Kernel):
 
 #: ONNX opset of the bench's own graphs (Gelu is an ONNX op from opset 20).
 OPSET = 20
-#: pyfwd activation -> (ONNX op, attributes); silu is built as z * Sigmoid(z).
-ONNX_ACT = {
-    "linear": ("Identity", {}),
-    "relu": ("Relu", {}),
-    "leaky_relu": ("LeakyRelu", {"alpha": 0.01}),
-    "sigmoid": ("Sigmoid", {}),
-    "tanh": ("Tanh", {}),
-    "softmax": ("Softmax", {"axis": 1}),
-    "gelu": ("Gelu", {"approximate": "none"}),
-}
 
 
 def build_onnx(weights, biases, acts, dtype: str):
@@ -82,6 +72,9 @@ def build_onnx(weights, biases, acts, dtype: str):
     (W is (out, in), as ONNX Gemm with transB=1 expects). Returns a ModelProto."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
+
+    from pyfwd.activations import ONNX_OPS
+    from pyfwd.interop.onnx_io import activation_nodes
 
     elem = {"float32": TensorProto.FLOAT, "float64": TensorProto.DOUBLE}[dtype]
     nodes, inits = [], []
@@ -95,14 +88,9 @@ def build_onnx(weights, biases, acts, dtype: str):
         z = f"Z{l}"
         nodes.append(helper.make_node("Gemm", inputs, [z], transB=1))
         a = f"A{l}"
-        if act == "silu":  # no ONNX op: z * sigmoid(z)
-            nodes.append(helper.make_node("Sigmoid", [z], [f"S{l}"]))
-            nodes.append(helper.make_node("Mul", [z, f"S{l}"], [a]))
-        elif act in ONNX_ACT:
-            op, attrs = ONNX_ACT[act]
-            nodes.append(helper.make_node(op, [z], [a], **attrs))
-        else:
+        if act not in ONNX_OPS:
             raise ValueError(f"no ONNX graph for activation {act!r}")
+        nodes += activation_nodes(helper, act, z, a, f"{act}_{l}")  # pyfwd's one table
         prev = a
     n_in, n_out = weights[0].shape[1], weights[-1].shape[0]
     graph = helper.make_graph(

@@ -29,3 +29,22 @@ def rng():
 def pytest_report_header(config):
     return [f"pyfwd {pyfwd.__version__}: backends {BACKENDS}",
             f"unavailable: {pyfwd._config._registry.unavailable_reasons()}"]
+
+
+@pytest.fixture
+def raises_in_bounded_memory():
+    """``check(fn, exc, match, limit_mb)``: *fn* raises *exc* (message matching
+    *match*) with a tracemalloc peak under *limit_mb*: a crafted file is refused
+    from its header, before the data it promises is read."""
+    import tracemalloc
+
+    def check(fn, exc, match, limit_mb=4.0):
+        tracemalloc.start()
+        try:
+            with pytest.raises(exc, match=match):
+                fn()
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < limit_mb * 2**20, f"peak {peak / 2**20:.1f} MiB while refusing the file"
+    return check

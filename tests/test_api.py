@@ -244,3 +244,42 @@ def test_show_config_reports_everything():
 def test_repr():
     assert repr(pyfwd.Network([3, 4, 2], ["relu", "sigmoid"])) == (
         "Network(layer_dims=[3, 4, 2], activations=['relu', 'sigmoid'], dtype='float32')")
+
+
+def test_params_can_never_be_made_writeable(backend):
+    """A stale packed copy is impossible: no view of a stored parameter can be
+    made writeable, so the only way to change one is assignment (which bumps the
+    version and makes compiled backends repack)."""
+    net = pyfwd.Network([3, 2], "linear", init="zeros", dtype="float64")
+    x = np.array([[1.0, 2.0, 3.0]])
+    net.forward(x, backend=backend)  # packs
+    W1 = net.params["W1"]
+    for view in (W1, W1.base, W1.T, W1[1:], net.weights[0], net.biases[0]):
+        with pytest.raises(ValueError, match="WRITEABLE"):
+            view.flags.writeable = True
+    np.testing.assert_array_equal(net.forward(x, backend=backend), [[0.0, 0.0]])
+    W = np.array([[1.0, 0, 0], [0, 0, 1.0]])
+    net.params["W1"] = W
+    W[0, 0] = 9.0  # the caller's array is copied, not kept
+    np.testing.assert_array_equal(net.forward(x, backend=backend), [[1.0, 3.0]])
+    with pytest.raises(ValueError, match="WRITEABLE"):
+        net.params["W1"].flags.writeable = True
+
+
+def test_documented_submodules_after_plain_import():
+    """README spells pyfwd.datasets.load_mnist() after a plain ``import pyfwd``:
+    the submodules load on first use; ``import pyfwd`` itself loads none of them
+    (nor matplotlib)."""
+    import subprocess
+    import sys
+    code = ("import sys, pyfwd; subs = ('datasets', 'viz', 'interop', 'testing'); "
+            "print(sorted(m for m in ('matplotlib', *('pyfwd.' + s for s in subs)) if m in sys.modules)); "
+            "print(all(s in dir(pyfwd) for s in subs)); "
+            "print(pyfwd.datasets.load_mnist.__module__, pyfwd.viz.plot_activations.__name__, "
+            "pyfwd.interop.from_onnx.__name__, pyfwd.testing.__name__); "
+            "import pyfwd.viz as v; print(v is pyfwd.viz, 'matplotlib' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[:4] == ["[]", "True", "pyfwd.datasets plot_activations from_onnx pyfwd.testing",
+                                          "True False"]
+    with pytest.raises(AttributeError, match="module 'pyfwd' has no attribute 'nope'"):
+        pyfwd.nope  # noqa: B018

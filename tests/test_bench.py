@@ -218,3 +218,22 @@ def test_targets_compare_the_right_cells():
     assert got["sgemm 1024^3 T=1: cpp >= 90% of measured FMA peak"]["status"] == "met"
     assert got["mlp [784,128,10] b=1 T=2: cpp <= 5 us"]["status"] == "missed"
     assert got["sgemm 4096^3 T=1: cpp >= NumPy's OpenBLAS"]["status"] == "n/a"
+
+
+def test_onnx_writers_share_pyfwd_activation_table(monkeypatch):
+    """bench's ONNX Runtime graphs and Network.to_onnx both read the one table
+    pyfwd.activations.ONNX_OPS (change it and both follow)."""
+    pytest.importorskip("onnx", reason="onnx is not installed")
+    from bench.peers import build_onnx
+
+    import pyfwd
+    from pyfwd.activations import ONNX_OPS
+
+    monkeypatch.setitem(ONNX_OPS, "tanh", ("Softsign", {}))
+    W, b = [np.ones((3, 2), np.float32)], [np.zeros(3, np.float32)]
+    assert [n.op_type for n in build_onnx(W, b, ["tanh"], "float32").graph.node] == ["Gemm", "Softsign"]
+    net = pyfwd.Network.from_arrays(W, b, "tanh")
+    assert [n.op_type for n in pyfwd.interop.to_onnx(net).graph.node] == ["Gemm", "Softsign"]
+    for act in ("silu", "softmax", "gelu"):
+        ops = [n.op_type for n in build_onnx(W, b, [act], "float32").graph.node]
+        assert ops == ["Gemm", *(["Sigmoid", "Mul"] if act == "silu" else [ONNX_OPS[act][0]])]

@@ -172,6 +172,73 @@ def test_missing_files_and_bad_npz(tmp_path, raw_subset):
         load_mnist(tmp_path / "data.csv")
 
 
+# -- crafted files: refused from the header, in bounded memory ---------------------
+
+def _gzip_of_zeros(path, head: bytes, n_zeros: int):
+    with gzip.open(path, "wb", compresslevel=1) as fh:
+        fh.write(head)
+        zeros = bytes(1 << 20)
+        while n_zeros > 0:
+            fh.write(zeros[:n_zeros])
+            n_zeros -= len(zeros)
+
+
+def test_gzip_longer_than_header_is_not_decompressed(tmp_path, raw_subset, raises_in_bounded_memory):
+    _write_idx(tmp_path, raw_subset, gz=True)
+    p = tmp_path / "train-images-idx3-ubyte.gz"
+    _gzip_of_zeros(p, struct.pack(">IIII", 2051, 3, 28, 28), 24 << 20)  # says 3 images, holds 24 MiB
+    assert p.stat().st_size < 200_000
+    raises_in_bounded_memory(lambda: load_mnist(tmp_path), ValueError,
+                             r"more than the 2368 bytes its header \(3 x 28 x 28 images\) needs; "
+                             r"the file is longer than its header says")
+
+
+def test_gzip_promising_more_than_it_holds(tmp_path, raw_subset, raises_in_bounded_memory):
+    _write_idx(tmp_path, raw_subset, gz=True)
+    p = tmp_path / "train-images-idx3-ubyte.gz"
+    _gzip_of_zeros(p, struct.pack(">IIII", 2051, 2**32 - 1, 28, 28), 1000)
+    raises_in_bounded_memory(lambda: load_mnist(tmp_path), ValueError, r"1016 bytes, but its header "
+                             r"\(4294967295 x 28 x 28 images\) needs exactly 3367254359296; the file is truncated")
+
+
+def test_sparse_raw_file_size_checked_before_reading(tmp_path, raw_subset, raises_in_bounded_memory):
+    _write_idx(tmp_path, raw_subset)
+    p = tmp_path / "train-images-idx3-ubyte"
+    with open(p, "wb") as fh:
+        fh.write(struct.pack(">IIII", 2051, 3, 28, 28))
+        fh.truncate(64 << 20)  # sparse: no disk used
+    raises_in_bounded_memory(lambda: load_mnist(tmp_path), ValueError,
+                             r"67108864 bytes, but its header \(3 x 28 x 28 images\) needs exactly 2368; "
+                             r"the file is longer than its header says")
+
+
+def test_keras_npz_headers_checked_before_reading(tmp_path, raw_subset, raises_in_bounded_memory):
+    from test_validation import _write_npz
+
+    X, y, Xt, yt = raw_subset
+    p = _write_npz(tmp_path / "mnist.npz", {"x_train": ((40_000, 28, 28), np.uint8), "y_train": y[:5],
+                                            "x_test": Xt, "y_test": yt})
+    raises_in_bounded_memory(lambda: load_mnist(p), ValueError, r"\(train\): 40000 images but 5 labels")
+    p = _write_npz(tmp_path / "obj.npz", {"x_train": X, "y_train": ((300,), object), "x_test": Xt, "y_test": yt})
+    with pytest.raises(ValueError, match="dtype object.*refused"):
+        load_mnist(p)
+
+
+def test_zero_images_give_empty_arrays(tmp_path):
+    empty = np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.int64)
+    _write_idx(tmp_path, (*empty, *empty), gz=True)
+    for src in (tmp_path, _save_npz(tmp_path / "e.npz", *empty, *empty)):
+        (X, y), (Xt, yt) = load_mnist(src)
+        assert X.shape == Xt.shape == (0, 784) and X.dtype == np.float32
+        assert y.shape == yt.shape == (0,) and y.dtype == np.int64
+        assert load_mnist(src, flatten=False)[0][0].shape == (0, 28, 28)
+
+
+def _save_npz(path, X, y, Xt, yt):
+    np.savez_compressed(path, x_train=X, y_train=y, x_test=Xt, y_test=yt)
+    return path
+
+
 # -- scikit-learn digits ---------------------------------------------------------
 
 def test_load_digits():

@@ -411,6 +411,66 @@ def test_from_onnx_unsupported_nodes(ort, make, opset, match):
     assert "pyfwd supports a chain of Gemm" in str(info.value)
 
 
+def _gemm_model(nodes, inits=None, in_dims=("n", 6), out_dims=("n", 3)):
+    from onnx import TensorProto, helper, numpy_helper
+    inits = {"W": np.ones((3, 6), np.float32), "b": np.ones(3, np.float32)} if inits is None else inits
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(in_dims))],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(out_dims))],
+                          initializer=[numpy_helper.from_array(v, k) for k, v in inits.items()])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=7)
+
+
+def _bad_onnx_models(h):
+    Wt = {"Wt": np.ones((6, 3), np.float32)}
+    return [
+        (_gemm_model([h.make_node("Gemm", ["x"], ["y"])]),
+         UnsupportedLayerError, r"Gemm with 1 input\(s\); it needs the data and a constant weight"),
+        (_gemm_model([h.make_node("MatMul", ["x", "Wt"], ["z"]), h.make_node("Add", ["z"], ["y"])], Wt),
+         UnsupportedLayerError, r"Add of \['z'\]: after a MatMul, pyfwd takes an Add of the data and one constant"),
+        (_gemm_model([h.make_node("Gemm", ["x", "W", "b"], ["y"], transB=1, alpha="2")]),
+         UnsupportedLayerError, r"attribute alpha=b'2' must be a number"),
+        (_gemm_model([h.make_node("Gemm", ["x", "W", "b"], ["y"], transB="yes")]),
+         UnsupportedLayerError, r"attribute transB='yes' must be an integer|transB=b'yes' must be an integer"),
+        (_gemm_model([h.make_node("Gemm", ["x", "W"], ["z"], transB=1), h.make_node("LeakyRelu", ["z"], ["y"],
+                                                                                    alpha="0.01")]),
+         UnsupportedLayerError, r"attribute alpha=b'0.01' must be a number"),
+        (_gemm_model([h.make_node("Gemm", ["x", "W", "b"], ["y"], transB=1)], in_dims=("n", -6)),
+         ValueError, r"'x' has a negative dimension in its shape \[None, -6\]"),
+        (_gemm_model([h.make_node("Gemm", ["x", "W", "b"], ["y"], transB=1)], in_dims=("n", 5)),
+         ValueError, r"graph input 'x' has shape \[None, 5\], but the network takes 6 features"),
+        (_gemm_model([h.make_node("Gemm", ["x", "W", "b"], ["y"], transB=1)], out_dims=("n", 4)),
+         ValueError, r"graph output 'y' has shape \[None, 4\], but the network gives 3 features"),
+        (_gemm_model([h.make_node("Gemm", ["x", "W", "b"], ["y"], transB=1), h.make_node("Relu", ["y"], ["y"])]),
+         ValueError, r"node #1 Relu '' writes 'y', which is already defined"),
+        (_gemm_model([h.make_node("Relu", ["y"], ["y"])]),
+         ValueError, r"node #0 Relu '' reads 'y' before anything defines it"),
+        (_gemm_model([h.make_node("Gemm", ["x", "W", "b"], ["y"], transB=1)], {"W": np.ones((3, 6), np.float32),
+                                                                             "b": np.ones(4, np.float32)}),
+         UnsupportedLayerError, r"bias of shape \(4,\) for 3 outputs"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(11))
+def test_from_onnx_malformed_graphs_clear_errors(ort, case):
+    import onnx
+    model, exc, match = _bad_onnx_models(onnx.helper)[case]
+    with pytest.raises(exc, match=match):
+        pyfwd.Network.from_onnx(model)
+
+
+def test_from_onnx_unreadable_initializer_and_garbage_bytes(ort):
+    from onnx import TensorProto, helper
+    model = _gemm_model([helper.make_node("Gemm", ["x", "W"], ["y"], transB=1)], {})
+    model.graph.initializer.append(TensorProto(name="W", data_type=TensorProto.FLOAT, dims=[-3, 6], raw_data=b"\0" * 72))
+    with pytest.raises(ValueError, match=r"initializer 'W' has a negative dimension: dims \[-3, 6\]"):
+        pyfwd.Network.from_onnx(model)  # numpy alone would reshape to (3, 6)
+    model.graph.initializer[0].dims[:] = [4, 6]
+    with pytest.raises(ValueError, match=r"initializer 'W' is not a readable tensor \(dims \[4, 6\]"):
+        pyfwd.Network.from_onnx(model)
+    with pytest.raises(ValueError, match=r"11 bytes given: not a readable ONNX model \(DecodeError"):
+        pyfwd.Network.from_onnx(b"\x12\x34garbage\xff\xff")
+
+
 def test_from_onnx_bad_files(ort, tmp_path):
     with pytest.raises(FileNotFoundError):
         pyfwd.Network.from_onnx(tmp_path / "missing.onnx")

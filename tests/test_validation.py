@@ -127,3 +127,121 @@ def test_unavailable_backend_message():
     for name, why in reasons.items():
         with pytest.raises(RuntimeError, match=f"backend '{name}' is not available here"):
             pyfwd.Network([2, 2], "relu").forward(np.ones((1, 2)), backend=name)
+
+
+# -- Network.load of untrusted files: headers first, bounded memory ----------------
+
+def _write_npz(path, entries):
+    """An .npz whose entries are arrays, or ``(shape, dtype)`` of zeros streamed
+    into the archive (a tiny file whose headers promise a lot)."""
+    import zipfile
+
+    fmt = np.lib.format
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, v in entries.items():
+            with zf.open(name + ".npy", "w", force_zip64=True) as fp:
+                if isinstance(v, np.ndarray):
+                    fmt.write_array(fp, v, allow_pickle=False)
+                    continue
+                shape, dt = v
+                fmt.write_array_header_1_0(fp, {"descr": fmt.dtype_to_descr(np.dtype(dt)),
+                                                "fortran_order": False, "shape": shape})
+                left = int(np.prod(shape)) * np.dtype(dt).itemsize
+                zeros = bytes(1 << 20)
+                while left > 0:
+                    fp.write(zeros[:left])
+                    left -= len(zeros)
+    return path
+
+
+def _net_entries(**over):
+    e = {"pyfwd_format": np.array(1), "layer_dims": np.array([2, 3]), "activations": np.array(["relu"]),
+         "dtype": np.array("float32"), "W1": np.ones((3, 2), np.float32), "b1": np.zeros(3, np.float32)}
+    e.update(over)
+    return e
+
+
+@pytest.mark.parametrize("over, match", [
+    ({"layer_dims": ((2_000_000,), np.int64)}, r"'layer_dims' has shape \(2000000,\).*n <= 2"),
+    ({"W1": ((3, 2_000_000), np.float64)}, r"W1 has shape \(3, 2000000\), but layer_dims \[2, 3\] needs \(3, 2\)"),
+    ({"b1": ((4_000_000,), np.float32)}, r"b1 has shape \(4000000,\).*needs \(3,\)"),
+    ({"activations": ((1,), "<U4000000")}, r"'activations' has shape \(1,\) and dtype <U4000000"),
+    ({"dtype": ((), "<U4000000")}, r"'dtype' has shape \(\) and dtype <U4000000"),
+])
+def test_load_checks_headers_before_reading(tmp_path, raises_in_bounded_memory, over, match):
+    path = _write_npz(tmp_path / "bomb.npz", _net_entries(**over))
+    assert path.stat().st_size < 100_000  # tiny file, big promises
+    raises_in_bounded_memory(lambda: pyfwd.Network.load(path), ValueError, match)
+
+
+def test_load_refuses_object_arrays_and_size_lies(tmp_path):
+    import zipfile
+
+    p = _write_npz(tmp_path / "obj.npz", _net_entries(W1=((3, 2), object)))
+    with pytest.raises(ValueError, match="dtype object.*refused"):
+        pyfwd.Network.load(p)
+    good = _write_npz(tmp_path / "good.npz", _net_entries())
+    assert pyfwd.Network.load(good).layer_dims == [2, 3]
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(tmp_path / "lie.npz", "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            dst.writestr(info.filename, data + b"\0" * 8 if info.filename == "W1.npy" else data)
+    with pytest.raises(ValueError, match=r"W1'.*header says shape \(3, 2\).*archive stores 32 bytes"):
+        pyfwd.Network.load(tmp_path / "lie.npz")
+
+
+def test_load_of_npy_file_is_a_clear_error(tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros(3))
+    with pytest.raises(ValueError, match=r"x.npy: a single .npy array, not an .npz archive"):
+        pyfwd.Network.load(tmp_path / "x.npy")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip at all")
+    with pytest.raises(ValueError, match="not a readable .npz file"):
+        pyfwd.Network.load(tmp_path / "junk.npz")
+
+
+def test_bytes_activations_refused():
+    for bad in (b"relu", bytearray(b"relu")):
+        with pytest.raises(TypeError, match=r"activations must be a string.*got (bytes|bytearray) b'relu'"):
+            pyfwd.Network([2, 3], bad)
+
+
+def test_non_native_byte_order_keeps_values(backend):
+    """Big-endian float64 weights stay float64 (converted to native order with
+    their values), in from_arrays, dense, params assignment and the dtype name."""
+    rng = np.random.default_rng(0)
+    W, b, X = rng.standard_normal((3, 4)), rng.standard_normal(3), rng.standard_normal((2, 4))
+    Wbe, bbe, Xbe = W.astype(">f8"), b.astype(">f8"), X.astype(">f8")
+    net = pyfwd.Network.from_arrays([Wbe], [bbe], "linear")
+    assert net.dtype == np.float64 and net.dtype.isnative
+    np.testing.assert_array_equal(net.params["W1"], W)
+    assert net.params["W1"].dtype.isnative
+    ref = pyfwd.Network.from_arrays([W], [b], "linear").forward(X, backend=backend)
+    np.testing.assert_array_equal(net.forward(Xbe, backend=backend), ref)
+    y = pyfwd.dense(Xbe, Wbe, bbe, backend=backend)
+    assert y.dtype == np.float64
+    np.testing.assert_array_equal(y, pyfwd.dense(X, W, b, backend=backend))
+    assert pyfwd.Network([4, 3], "relu", dtype=">f8").dtype == np.dtype("<f8")
+    assert pyfwd.Network.from_arrays([W.astype(">f4")], None, "relu").dtype == np.float32
+    net32 = pyfwd.Network([4, 3], "linear", dtype="float64")
+    net32.params["W1"] = Wbe
+    np.testing.assert_array_equal(net32.params["W1"], W)
+
+
+def test_masked_arrays_refused_by_every_backend(backend):
+    X = np.ma.array(np.ones((2, 3)), mask=[[0, 1, 0], [0, 0, 0]])
+    W = np.ones((2, 3))
+    net = pyfwd.Network.from_arrays([W], None, "relu")
+    msg = "masked arrays are not supported, use .filled()"
+    with pytest.raises(TypeError, match=r"X: " + msg):
+        net.forward(X, backend=backend)
+    with pytest.raises(TypeError, match=r"X: " + msg):
+        pyfwd.dense(X, W, backend=backend)
+    with pytest.raises(TypeError, match=r"W: " + msg):
+        pyfwd.dense(np.ones((2, 3)), np.ma.array(W), backend=backend)
+    with pytest.raises(TypeError, match=r"W1: " + msg):
+        pyfwd.Network.from_arrays([np.ma.array(W)], None, "relu")
+    with pytest.raises(TypeError, match=r"b1: " + msg):
+        pyfwd.Network.from_arrays([W], [np.ma.array(np.ones(2))], "relu")
+    with pytest.raises(TypeError, match=r"W1: " + msg):
+        net.params["W1"] = np.ma.array(W)
+    np.testing.assert_array_equal(net.forward(X.filled(0), backend=backend), [[2.0, 2.0], [3.0, 3.0]])

@@ -101,3 +101,17 @@ def test_missing_matplotlib_names_the_extra(monkeypatch):
     net = pyfwd.Network([2, 1], "relu", seed=0)
     with pytest.raises(ImportError, match=r'pip install "pyfwd\[viz\]"'):
         viz.plot_activations(net, np.zeros(2))
+
+
+@pytest.mark.parametrize("label, exc, match", [
+    (-1, ValueError, r"label must be a class index from 0 to 2 \(the network has 3 outputs\), got -1"),
+    (3, ValueError, r"from 0 to 2 .*got 3"),
+    (1.0, TypeError, r"label must be an integer class index, got float 1.0"),
+    ("1", TypeError, r"got str '1'"),
+])
+def test_bad_label_is_clear(label, exc, match):
+    net = pyfwd.Network([6, 3], "softmax", seed=2)
+    with pytest.raises(exc, match=match):
+        viz.plot_network_processing(net, np.zeros(6), label=label)
+    fig = viz.plot_network_processing(net, np.zeros(6), label=np.int64(2))
+    assert "actual 2" in fig.axes[1].get_title()

@@ -29,6 +29,24 @@ __all__ = [
 ]
 
 
+#: Submodules imported on first use (``pyfwd.datasets.load_mnist()`` after a plain
+#: ``import pyfwd``), so ``import pyfwd`` stays fast and never imports matplotlib
+#: or a framework.
+_LAZY_SUBMODULES = ("datasets", "viz", "interop", "testing")
+
+
+def __getattr__(name: str):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")  # also sets it as an attribute
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__) | set(_LAZY_SUBMODULES))
+
+
 def warmup(backends: list[str] | None = None) -> dict[str, float]:
     """Compile ahead (Numba) or touch (cpp) the given backends; returns the
     seconds each took. Nothing is compiled at import; this does it on request."""

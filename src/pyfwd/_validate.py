@@ -7,24 +7,49 @@ import numpy as np
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+def native_float(dt: np.dtype) -> np.dtype | None:
+    """The native-byte-order float32/float64 that *dt* is (``>f8`` gives
+    float64), or None when *dt* is neither."""
+    if dt.kind == "f" and dt.itemsize in (4, 8):
+        return FLOAT_DTYPES[dt.itemsize == 8]
+    return None
+
+
 def as_float_dtype(dtype) -> np.dtype:
+    """*dtype* as native float32 or float64 (a non-native byte order such as
+    ``">f8"`` names the same type); anything else is a ``TypeError``."""
     try:
         dt = np.dtype(dtype)
     except TypeError as exc:
         raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from exc
-    if dt not in FLOAT_DTYPES:
+    native = native_float(dt)
+    if native is None:
         raise TypeError(f"dtype must be float32 or float64, got {dt}")
-    return dt
+    return native
+
+
+def refuse_masked(x, what: str) -> None:
+    """Masked arrays are refused, by every backend alike: their mask would be
+    dropped silently (the masked slots hold arbitrary data)."""
+    if isinstance(x, np.ndarray) and type(x) is not np.ndarray and isinstance(x, np.ma.MaskedArray):
+        raise TypeError(f"{what}: masked arrays are not supported, use .filled() "
+                        f"(e.g. {what}.filled(0)) to choose the values of the masked entries")
 
 
 def as_array(x, dtype: np.dtype, what: str) -> np.ndarray:
     """*x* as an ndarray of *dtype*, without a copy when it already is one.
 
-    Real dtypes (bool, integers, floats) are converted; complex, object, string
-    and other dtypes are refused with ``TypeError``. Strides are kept: the
-    backends accept any layout.
+    Real dtypes (bool, integers, floats, either byte order) are converted
+    (values kept); complex, object, string and other dtypes are refused with
+    ``TypeError``. Masked arrays (``numpy.ma``) are refused with ``TypeError``
+    (use ``.filled()``); other ndarray subclasses are viewed as plain ndarrays.
+    Strides are kept: the backends accept any layout.
     """
-    if not isinstance(x, np.ndarray):
+    if isinstance(x, np.ndarray):
+        if type(x) is not np.ndarray:
+            refuse_masked(x, what)
+            x = x.view(np.ndarray)
+    else:
         try:
             x = np.asarray(x)
         except (ValueError, TypeError) as exc:

@@ -34,6 +34,21 @@ ALIASES: dict[str, str] = {
 #: Negative slope of ``leaky_relu`` (PyTorch's and the tutorial's default).
 LEAKY_SLOPE: float = 0.01
 
+#: ONNX operator and attributes of each activation, for every ONNX writer
+#: (``pyfwd.interop.onnx_io`` and the benchmark's ONNX Runtime peer). ``silu``
+#: has no ONNX operator before opset 24 and is written as ``z * Sigmoid(z)``
+#: (``None`` here); ``Gelu`` needs opset 20.
+ONNX_OPS: dict[str, tuple[str, dict] | None] = {
+    "linear": ("Identity", {}),
+    "relu": ("Relu", {}),
+    "leaky_relu": ("LeakyRelu", {"alpha": LEAKY_SLOPE}),
+    "sigmoid": ("Sigmoid", {}),
+    "tanh": ("Tanh", {}),
+    "softmax": ("Softmax", {"axis": -1}),
+    "gelu": ("Gelu", {"approximate": "none"}),
+    "silu": None,
+}
+
 #: Integer code of each canonical name.
 ACT_CODE: dict[str, int] = {name: i for i, name in enumerate(ACTIVATIONS)}
 
@@ -78,10 +93,14 @@ def canonical(name: str | None) -> str:
 def canonical_list(activations: str | Sequence[str | None] | None, n_layers: int) -> list[str]:
     """Normalise a per-layer activation spec to a list of ``n_layers`` names.
 
-    A single string applies to every layer.
+    A single string applies to every layer. ``bytes`` are refused with
+    ``TypeError`` (iterating them would give integers).
     """
     if activations is None or isinstance(activations, str):
         return [canonical(activations)] * n_layers
+    if isinstance(activations, (bytes, bytearray, memoryview)):
+        raise TypeError(f"activations must be a string or a list of strings, got {type(activations).__name__} "
+                        f"{bytes(activations)!r}; decode it first (e.g. {bytes(activations)!r}.decode())")
     acts = list(activations) if isinstance(activations, Iterable) else None
     if acts is None:
         raise TypeError(f"activations must be a string or a list of strings, got {type(activations).__name__}")

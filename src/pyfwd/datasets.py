@@ -13,6 +13,7 @@ layout :class:`pyfwd.Network` takes) and labels as ``int64``.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 import zlib
@@ -20,6 +21,8 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
+
+from ._npz import NpzReader
 
 __all__ = ["load_mnist", "load_digits", "mnist_notice", "MNIST_BUILTIN_SIZES"]
 
@@ -49,59 +52,102 @@ def mnist_notice() -> str:
 
 # -- IDX parsing ----------------------------------------------------------
 
-def _decompress(raw: bytes, name: str) -> bytes:
-    """Gunzip *raw* when it is gzip data (by content, not by file name)."""
-    if raw[:2] != b"\x1f\x8b":
-        if name.endswith(".gz"):
-            raise ValueError(f"{name}: not a gzip file (it does not start with the gzip magic bytes)")
-        return raw
+_CHUNK = 1 << 20
+
+
+def _read_upto(src, n: int) -> bytearray:
+    """Up to *n* bytes of *src*, read chunk by chunk (memory follows what is
+    really there, whatever a header promised)."""
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = src.read(min(_CHUNK, n - len(buf)))
+        if not chunk:
+            break
+        buf += chunk
+    return buf
+
+
+def _file_size(fh) -> int | None:
     try:
-        return gzip.decompress(raw)
+        return os.fstat(fh.fileno()).st_size
+    except (AttributeError, OSError, ValueError):  # not a real file (e.g. inside a zip)
+        return None
+
+
+def _read_idx(fh, name: str, magic: int) -> np.ndarray:
+    """Read an IDX file from the binary file *fh*, raw or gzip (told by content,
+    not by file name): check its magic number and dimensions first, then read
+    exactly the bytes its header promises, in bounded memory (a raw file's size
+    is checked before its data is read; a gzip file is never decompressed past
+    what the header promises plus one byte). Returns its array (uint8).
+    *magic* is 2051 for images, 2049 for labels."""
+    gz = fh.read(2) == b"\x1f\x8b"
+    fh.seek(0)
+    if not gz and name.endswith(".gz"):
+        raise ValueError(f"{name}: not a gzip file (it does not start with the gzip magic bytes)")
+    try:
+        if gz:
+            with gzip.GzipFile(fileobj=fh, mode="rb") as src:
+                return _parse_idx(src, name, magic, None)
+        return _parse_idx(fh, name, magic, _file_size(fh))
     except EOFError as exc:
         raise ValueError(f"{name}: truncated gzip file ({exc}); download it again") from exc
     except (OSError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
         raise ValueError(f"{name}: corrupted gzip file ({exc}); download it again") from exc
 
 
-def _parse_idx(raw: bytes, name: str, magic: int) -> np.ndarray:
-    """Check an IDX file's magic number, dimensions and exact size; return its
-    array (uint8). *magic* is 2051 for images, 2049 for labels."""
-    data = _decompress(raw, name)
+def _parse_idx(src, name: str, magic: int, size: int | None) -> np.ndarray:
     ndim = magic & 0xFF
     header = 4 + 4 * ndim
     kind = "images" if magic == _IMAGES_MAGIC else "labels"
-    if len(data) < header:
-        raise ValueError(f"{name}: {len(data)} bytes is too short for an IDX {kind} header "
+    head = _read_upto(src, header)
+    if len(head) < header:
+        raise ValueError(f"{name}: {len(head)} bytes is too short for an IDX {kind} header "
                          f"({header} bytes); the file is truncated or not an IDX file")
-    (got,) = struct.unpack(">I", data[:4])
+    (got,) = struct.unpack(">I", head[:4])
     if got != magic:
         raise ValueError(f"{name}: magic number {got} (0x{got:08x}), expected {magic} (0x{magic:08x}) "
                          f"for MNIST {kind}; is this the right file?")
-    dims = struct.unpack(f">{ndim}I", data[4:header])
+    dims = struct.unpack(f">{ndim}I", head[4:header])
     if kind == "images" and dims[1:] != (_ROWS, _COLS):
         raise ValueError(f"{name}: images are {dims[1]}x{dims[2]}, expected {_ROWS}x{_COLS}")
-    expected = header + int(np.prod(dims, dtype=np.int64))
-    if len(data) != expected:
-        what = "truncated" if len(data) < expected else "longer than its header says"
-        raise ValueError(f"{name}: {len(data)} bytes, but its header ({' x '.join(map(str, dims))} {kind}) "
-                         f"needs exactly {expected}; the file is {what}")
-    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
+    n_data = math.prod(dims)
+    expected = header + n_data
+
+    def wrong_size(got_bytes: int):
+        what = "truncated" if got_bytes < expected else "longer than its header says"
+        return ValueError(f"{name}: {got_bytes} bytes, but its header ({' x '.join(map(str, dims))} {kind}) "
+                          f"needs exactly {expected}; the file is {what}")
+
+    if size is not None and size != expected:
+        raise wrong_size(size)  # a raw file: checked before reading its data
+    data = _read_upto(src, n_data)
+    if len(data) < n_data:
+        raise wrong_size(header + len(data))
+    if src.read(1):  # a gzip file: how much longer is not worth decompressing to find out
+        raise ValueError(f"{name}: more than the {expected} bytes its header "
+                         f"({' x '.join(map(str, dims))} {kind}) needs; the file is longer than its header says")
+    return np.frombuffer(data, dtype=np.uint8).reshape(dims)
+
+
+def _check_shapes(images: tuple, labels: tuple, what: str) -> None:
+    if len(images) != 3 or images[1:] != (_ROWS, _COLS):
+        raise ValueError(f"{what}: images must be (n, {_ROWS}, {_COLS}), got {images}")
+    if len(labels) != 1:
+        raise ValueError(f"{what}: labels must be 1-D, got shape {labels}")
+    if images[0] != labels[0]:
+        raise ValueError(f"{what}: {images[0]} images but {labels[0]} labels")
 
 
 def _check_pair(images: np.ndarray, labels: np.ndarray, what: str) -> None:
-    if images.ndim != 3 or images.shape[1:] != (_ROWS, _COLS):
-        raise ValueError(f"{what}: images must be (n, {_ROWS}, {_COLS}), got {images.shape}")
-    if labels.ndim != 1:
-        raise ValueError(f"{what}: labels must be 1-D, got shape {labels.shape}")
-    if images.shape[0] != labels.shape[0]:
-        raise ValueError(f"{what}: {images.shape[0]} images but {labels.shape[0]} labels")
+    _check_shapes(images.shape, labels.shape, what)
     if labels.size and (labels.min() < 0 or labels.max() > 9):
         raise ValueError(f"{what}: labels must be digits 0-9, found values from "
                          f"{labels.min()} to {labels.max()}; the file is corrupted")
 
 
 def _finish(images: np.ndarray, labels: np.ndarray, dtype, flatten: bool, normalize: bool):
-    X = images.reshape(images.shape[0], -1) if flatten else images
+    X = images.reshape(images.shape[0], _ROWS * _COLS) if flatten else images
     X = X.astype(dtype)
     if normalize:
         X /= 255.0
@@ -123,8 +169,10 @@ def _find_idx(folder: Path, split: str, kind: str) -> Path:
 
 def _load_idx_dir(folder: Path, split: str):
     ip, lp = _find_idx(folder, split, "images"), _find_idx(folder, split, "labels")
-    images = _parse_idx(ip.read_bytes(), str(ip), _IMAGES_MAGIC)
-    labels = _parse_idx(lp.read_bytes(), str(lp), _LABELS_MAGIC)
+    with ip.open("rb") as fh:
+        images = _read_idx(fh, str(ip), _IMAGES_MAGIC)
+    with lp.open("rb") as fh:
+        labels = _read_idx(fh, str(lp), _LABELS_MAGIC)
     _check_pair(images, labels, f"MNIST {split} set in {folder}")
     return images, labels
 
@@ -132,44 +180,37 @@ def _load_idx_dir(folder: Path, split: str):
 def _load_builtin(split: str):
     folder = _builtin_dir()
     iname, lname = _BUILTIN[split]
-    images = _parse_idx(folder.joinpath(iname).read_bytes(), f"pyfwd/data/mnist/{iname}", _IMAGES_MAGIC)
-    labels = _parse_idx(folder.joinpath(lname).read_bytes(), f"pyfwd/data/mnist/{lname}", _LABELS_MAGIC)
+    with folder.joinpath(iname).open("rb") as fh:
+        images = _read_idx(fh, f"pyfwd/data/mnist/{iname}", _IMAGES_MAGIC)
+    with folder.joinpath(lname).open("rb") as fh:
+        labels = _read_idx(fh, f"pyfwd/data/mnist/{lname}", _LABELS_MAGIC)
     _check_pair(images, labels, f"built-in MNIST {split} subset")
     return images, labels
 
 
-def _read_npz(path: Path, keys) -> dict:
-    # Our own file handle: np.load leaks its handle when the zip is unreadable.
-    with open(path, "rb") as fh:
-        try:
-            f = np.load(fh, allow_pickle=False)
-        except Exception as exc:  # zipfile.BadZipFile, OSError, ValueError...
-            raise ValueError(f"{path}: not a readable .npz file ({type(exc).__name__}: {exc})") from exc
-        if not hasattr(f, "files"):
-            raise ValueError(f"{path}: a single .npy array, not a Keras-style mnist.npz")
-        with f:
-            missing = [k for k in keys if k not in f.files]
-            if missing:
-                raise ValueError(f"{path}: not a Keras-style mnist.npz: missing {', '.join(missing)} "
-                                 f"(it holds {', '.join(f.files) or 'nothing'})")
-            try:
-                return {k: f[k] for k in keys}
-            except Exception as exc:  # a damaged member (CRC error, short read)
-                raise ValueError(f"{path}: corrupted .npz ({type(exc).__name__}: {exc})") from exc
-
-
 def _load_npz(path: Path):
-    arrays = _read_npz(path, ("x_train", "y_train", "x_test", "y_test"))
-    out = []
-    for split in ("train", "test"):
-        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
-        if x.dtype != np.uint8:
-            raise ValueError(f"{path}: x_{split} must be uint8 pixels 0-255, got dtype {x.dtype}")
-        if y.dtype.kind not in "iu":
-            raise ValueError(f"{path}: y_{split} must hold integer labels, got dtype {y.dtype}")
-        _check_pair(x, y, f"{path} ({split})")
-        out.append((x, y))
-    return out
+    """A Keras-style mnist.npz: every entry's header (dtype, shape, counts) is
+    checked before any data is read, so memory stays bounded by what the
+    headers promise; nothing is unpickled."""
+    keys = ("x_train", "y_train", "x_test", "y_test")
+    with NpzReader(path) as f:
+        missing = [k for k in keys if k not in f]
+        if missing:
+            raise ValueError(f"{path}: not a Keras-style mnist.npz: missing {', '.join(missing)} "
+                             f"(it holds {', '.join(f.files) or 'nothing'})")
+        for split in ("train", "test"):
+            (xs, xt), (ys, yt) = f.header(f"x_{split}"), f.header(f"y_{split}")
+            if xt != np.uint8:
+                raise ValueError(f"{path}: x_{split} must be uint8 pixels 0-255, got dtype {xt}")
+            if yt.kind not in "iu":
+                raise ValueError(f"{path}: y_{split} must hold integer labels, got dtype {yt}")
+            _check_shapes(xs, ys, f"{path} ({split})")
+        out = []
+        for split in ("train", "test"):
+            x, y = f.read(f"x_{split}"), f.read(f"y_{split}")
+            _check_pair(x, y, f"{path} ({split})")
+            out.append((x, y))
+        return out
 
 
 def load_mnist(path: str | os.PathLike | None = None, *, dtype="float32", flatten: bool = True,
@@ -193,8 +234,10 @@ def load_mnist(path: str | os.PathLike | None = None, *, dtype="float32", flatte
 
     Nothing is downloaded. Every file is checked: gzip integrity, IDX magic
     numbers, 28x28 images, image and label counts equal, file size exactly what
-    the header says, labels within 0-9. A truncated or corrupted file raises
-    ``ValueError`` naming the file; a missing one ``FileNotFoundError``.
+    the header says, labels within 0-9 -- headers first, so a crafted file costs
+    no more memory than the data its header promises. A truncated or corrupted
+    file raises ``ValueError`` naming the file; a missing one
+    ``FileNotFoundError``. A file of 0 images is valid: empty ``(0, 784)`` arrays.
     """
     dtype = np.dtype(dtype)
     if dtype.kind != "f":

@@ -9,7 +9,8 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from . import _config
-from ._validate import as_array, as_float_dtype, check_out
+from ._npz import NpzReader
+from ._validate import as_array, as_float_dtype, check_out, native_float, refuse_masked
 from .activations import ACT_CODE, canonical, canonical_list
 
 __all__ = ["Network", "NeuralNetwork", "dense"]
@@ -35,7 +36,8 @@ def dense(X, W, b=None, activation: str = "linear", backend: str | None = None, 
     """One fused dense layer: ``activation(X @ W.T + b)``.
 
     X is (batch, in), W is (out, in) (PyTorch's ``nn.Linear.weight``), b is (out,)
-    or None. The dtype is W's (float32 or float64; other W dtypes give float32).
+    or None. The dtype is W's (float32 or float64, either byte order; other W
+    dtypes give float32). Masked arrays are refused with ``TypeError``.
     """
     if (out is None and type(X) is np.ndarray and type(W) is np.ndarray
             and type(activation) is str and activation in ACT_CODE
@@ -45,8 +47,9 @@ def dense(X, W, b=None, activation: str = "linear", backend: str | None = None, 
         # hot path: already-valid arrays and a canonical activation name
         return _config.resolve(backend).dense(X, W, b, activation, None)
     act = canonical(activation)
+    refuse_masked(W, "W")
     W = np.asarray(W) if not isinstance(W, np.ndarray) else W
-    dtype = W.dtype if W.dtype in (np.float32, np.float64) else np.dtype(np.float32)
+    dtype = native_float(W.dtype) or np.dtype(np.float32)
     W = as_array(W, dtype, "W")
     if W.ndim != 2:
         raise ValueError(f"W must be 2-D (out_features, in_features), got shape {W.shape}")
@@ -67,11 +70,39 @@ def dense(X, W, b=None, activation: str = "linear", backend: str | None = None, 
     return Y.reshape(shape) if squeeze else Y
 
 
+def _small_entry(f: NpzReader, key: str, kinds: str, shape: tuple, max_len: int | None = None,
+                 max_chars: int | None = None) -> np.ndarray:
+    """A small metadata entry of a network file, its header checked first:
+    dtype kind in *kinds*, shape *shape* (``None`` for a free length of at most
+    *max_len*), strings of at most *max_chars* characters."""
+    if key not in f:
+        raise ValueError(f"{f.name}: missing entry {key!r}")
+    got, dt = f.header(key)
+    ok_shape = len(got) == len(shape) and all(s is None or g == s for g, s in zip(got, shape))
+    if max_len is not None and got and got[0] > max_len:
+        ok_shape = False
+    if not ok_shape or dt.kind not in kinds or (max_chars is not None and dt.itemsize > 4 * max_chars):
+        want = "a scalar" if not shape else f"shape {tuple('n' if s is None else s for s in shape)}"
+        if max_len is not None:
+            want += f" with n <= {max_len}"
+        raise ValueError(f"{f.name}: entry {key!r} has shape {got} and dtype {dt}, expected {want} "
+                         f"of kind {kinds!r}; not a valid pyfwd network file")
+    return f.read(key)
+
+
+def _frozen(arr: np.ndarray) -> np.ndarray:
+    """A C-ordered copy of *arr* over an immutable ``bytes`` buffer: neither it
+    nor any view of it can ever be made writeable."""
+    return np.frombuffer(arr.tobytes(), dtype=arr.dtype).reshape(arr.shape)
+
+
 class Params(MutableMapping):
     """The parameters of a :class:`Network`: ``{"W1": (out, in), "b1": (out,), ...}``.
 
-    Arrays are stored read-only, so in-place edits cannot silently bypass the
-    backends' packed copies; assign a new array instead (``net.params["W1"] = W``),
+    Each array is a view of an immutable ``bytes`` buffer, so it can never be
+    made writeable (``flags.writeable = True`` raises ``ValueError``, on the
+    array and on its ``.base``): an in-place edit cannot silently bypass the
+    backends' packed copies. Assign a new array instead (``net.params["W1"] = W``),
     which validates the shape and bumps the network's version so packed weights
     are rebuilt on the next call.
     """
@@ -87,10 +118,10 @@ class Params(MutableMapping):
         if key not in net._params:
             raise KeyError(f"no parameter {key!r}; parameters are {', '.join(net._params)}")
         expected = net._params[key].shape
-        arr = np.array(as_array(value, net.dtype, key), dtype=net.dtype, order="C", copy=True)
+        arr = as_array(value, net.dtype, key)
         if arr.shape != expected:
             raise ValueError(f"{key} must have shape {expected}, got {arr.shape}")
-        arr.flags.writeable = False
+        arr = _frozen(arr)
         with net._lock:
             net._params[key] = arr
             net._version += 1
@@ -164,21 +195,21 @@ class Network:
         self._params: dict[str, np.ndarray] = {}
         for l, (W, b) in enumerate(zip(weights, biases), start=1):
             for key, arr in ((f"W{l}", W), (f"b{l}", b)):
-                a = np.array(as_array(arr, dtype, key), dtype=dtype, order="C", copy=True)
-                a.flags.writeable = False
-                self._params[key] = a
+                self._params[key] = _frozen(as_array(arr, dtype, key))
 
     @classmethod
     def from_arrays(cls, weights: Sequence, biases: Sequence | None, activations, dtype=None) -> "Network":
         """Wrap existing parameters: ``weights[l]`` is (out, in), ``biases[l]`` is
         (out,) (``None`` for zeros). The dtype defaults to the first weight's when
-        it is float32/float64, else float32."""
+        it is float32/float64 (either byte order: values are kept, stored in
+        native order), else float32. Masked arrays are refused with ``TypeError``."""
+        for l, W in enumerate(weights, start=1):
+            refuse_masked(W, f"W{l}")
         weights = [np.asarray(W) for W in weights]
         if not weights:
             raise ValueError("need at least one weight matrix")
         if dtype is None:
-            w0 = weights[0].dtype
-            dtype = w0 if w0 in (np.float32, np.float64) else np.float32
+            dtype = native_float(weights[0].dtype) or np.float32
         dt = as_float_dtype(dtype)
         if biases is None:
             biases = [None] * len(weights)
@@ -198,6 +229,7 @@ class Network:
         dims = cls._check_dims(dims)
         bs = []
         for l, (W, b) in enumerate(zip(weights, biases), start=1):
+            refuse_masked(b, f"b{l}")
             b = np.zeros(W.shape[0]) if b is None else np.asarray(b)
             if b.shape != (W.shape[0],):
                 raise ValueError(f"layer {l}: b{l} must have shape ({W.shape[0]},), got {b.shape}")
@@ -261,7 +293,8 @@ class Network:
         Returns the output ``A_L`` (batch, out_features), or ``(A_L, cache)`` with
         ``return_cache=True``, where cache holds ``A0`` (the input), and ``Z_l``,
         ``A_l`` of every layer. ``out=`` receives ``A_L`` (C-contiguous, exact shape
-        and dtype).
+        and dtype). Masked arrays (``numpy.ma``) are refused with ``TypeError`` on
+        every backend: pass ``X.filled(value)``.
         """
         dtype = self._dtype
         if type(X) is np.ndarray and X.dtype == dtype and X.ndim == 2 \
@@ -326,21 +359,39 @@ class Network:
 
     @classmethod
     def load(cls, path) -> "Network":
-        """Load a network written by :meth:`save`."""
-        with np.load(path, allow_pickle=False) as f:
-            if "pyfwd_format" not in f.files:
+        """Load a network written by :meth:`save`.
+
+        The file may come from anyone: every entry's header (dtype, shape) is
+        checked against ``layer_dims`` before its data is read, so memory stays
+        bounded by the network the file describes; nothing is unpickled. A bad
+        file raises ``ValueError`` naming the entry.
+        """
+        with NpzReader(path) as f:
+            if "pyfwd_format" not in f:
                 raise ValueError(f"{path} is not a pyfwd network file (no 'pyfwd_format' entry)")
-            fmt = int(f["pyfwd_format"])
+            fmt = int(_small_entry(f, "pyfwd_format", "iu", ()))
             if fmt != cls._FORMAT:
                 raise ValueError(f"{path}: unsupported pyfwd format {fmt} (this version reads {cls._FORMAT})")
-            dims = [int(d) for d in f["layer_dims"]]
+            n_weights = sum(1 for k in f.files if k.startswith("W"))
+            dims = _small_entry(f, "layer_dims", "iu", (None,), max_len=n_weights + 1)
+            dims = cls._check_dims([int(d) for d in dims])
             L = len(dims) - 1
-            missing = [k for l in range(1, L + 1) for k in (f"W{l}", f"b{l}") if k not in f.files]
+            missing = [k for l in range(1, L + 1) for k in (f"W{l}", f"b{l}") if k not in f]
             if missing:
                 raise ValueError(f"{path}: missing parameter(s) {', '.join(missing)}")
-            return cls.from_arrays([f[f"W{l}"] for l in range(1, L + 1)],
-                                   [f[f"b{l}"] for l in range(1, L + 1)],
-                                   [str(a) for a in f["activations"]], dtype=str(f["dtype"]))
+            acts = _small_entry(f, "activations", "U", (L,), max_chars=64)
+            dtype = _small_entry(f, "dtype", "U", (), max_chars=64)
+            weights, biases = [], []
+            for l in range(1, L + 1):
+                for key, shape, out in ((f"W{l}", (dims[l], dims[l - 1]), weights),
+                                        (f"b{l}", (dims[l],), biases)):
+                    got, dt = f.header(key)
+                    if got != shape:
+                        raise ValueError(f"{path}: {key} has shape {got}, but layer_dims {dims} needs {shape}")
+                    if dt.kind not in "biuf":
+                        raise ValueError(f"{path}: {key} has dtype {dt}, expected float32 or float64")
+                    out.append(f.read(key))
+            return cls.from_arrays(weights, biases, [str(a) for a in acts], dtype=str(dtype))
 
     # -- other frameworks (pyfwd.interop) ---------------------------------
     @classmethod

@@ -12,6 +12,7 @@ return it, and save a PNG when given ``path``.
 from __future__ import annotations
 
 import math
+import operator
 import os
 
 import numpy as np
@@ -104,6 +105,19 @@ def _as_image(x: np.ndarray):
     return x.reshape(1, n)  # not square: a strip
 
 
+def _class_index(label, n_classes: int) -> int:
+    """*label* as a class index in ``0 .. n_classes-1`` (a negative one would
+    silently pick a class from the end)."""
+    try:
+        i = operator.index(label)
+    except TypeError:
+        raise TypeError(f"label must be an integer class index, got {type(label).__name__} {label!r}") from None
+    if not 0 <= i < n_classes:
+        raise ValueError(f"label must be a class index from 0 to {n_classes - 1} (the network has {n_classes} "
+                         f"outputs), got {i}")
+    return i
+
+
 def plot_network_processing(net, image, label=None, *, path=None, backend=None, class_names=None,
                             title=None, dpi=110):
     """How one image flows through *net*: the input picture, each hidden layer's
@@ -111,7 +125,8 @@ def plot_network_processing(net, image, label=None, *, path=None, backend=None, 
 
     *image* is one sample: ``(28, 28)`` or ``(784,)`` for MNIST (any square
     number of pixels is drawn as a square picture). *label* is the true class
-    (optional). The predicted class is the output's argmax, drawn in blue; the
+    (optional): an integer from 0 to the number of outputs - 1, else
+    ``ValueError`` (``TypeError`` when not an integer). The predicted class is the output's argmax, drawn in blue; the
     true class, when different, in green. Returns the Figure; saves a PNG to
     *path* when given.
     """
@@ -122,6 +137,8 @@ def plot_network_processing(net, image, label=None, *, path=None, backend=None, 
     names = list(class_names) if class_names is not None else [str(i) for i in range(probs.size)]
     if len(names) != probs.size:
         raise ValueError(f"class_names has {len(names)} names for {probs.size} outputs")
+    if label is not None:
+        label = _class_index(label, probs.size)
     L = net.num_layers
     fig = _figure((4.0 + 3.6 * L, 3.8))
     axes = fig.subplots(1, L + 1, width_ratios=[1.0] + [1.35] * L)
@@ -130,7 +147,7 @@ def plot_network_processing(net, image, label=None, *, path=None, backend=None, 
     ax.imshow(_as_image(x[0]), cmap="gray_r", interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_title("input" + ("" if label is None else f" (actual: {names[int(label)]})"), fontsize=10)
+    ax.set_title("input" + ("" if label is None else f" (actual: {names[label]})"), fontsize=10)
 
     for l in range(1, L):
         a = np.asarray(cache[f"A{l}"], dtype=np.float64).reshape(-1)
@@ -141,8 +158,8 @@ def plot_network_processing(net, image, label=None, *, path=None, backend=None, 
 
     ax = axes[L]
     highlight = {}
-    if label is not None and int(label) != pred:
-        highlight[int(label)] = _TRUE
+    if label is not None and label != pred:
+        highlight[label] = _TRUE
     highlight[pred] = _ACCENT
     colors = np.full(probs.size, _MUTED, dtype=object)
     for i, c in highlight.items():
@@ -162,7 +179,7 @@ def plot_network_processing(net, image, label=None, *, path=None, backend=None, 
     ax.set_axisbelow(True)
     verdict = f"predicted {names[pred]} ({probs[pred]:.2f})"
     if label is not None:
-        verdict += f", actual {names[int(label)]}: " + ("correct" if int(label) == pred else "wrong")
+        verdict += f", actual {names[label]}: " + ("correct" if label == pred else "wrong")
     ax.set_title(f"output ({net.activations[-1]})\n{verdict}", fontsize=10)
 
     fig.suptitle(title or f"Network {net.layer_dims} processing one image", fontsize=12)

@@ -24,14 +24,6 @@ def require(module: str, purpose: str):
                           f"{INSTALL_HINT}") from exc
 
 
-def to_numpy(a) -> np.ndarray:
-    """A float32/float64 numpy copy of *a* (other float dtypes become float32)."""
-    arr = np.array(a, copy=True)
-    if arr.dtype not in (np.float32, np.float64):
-        arr = arr.astype(np.float32)
-    return arr
-
-
 class LayerStack:
     """Collects ``dense`` and ``activation`` steps in order and checks they form
     a chain pyfwd can run: each dense layer followed by at most one activation."""

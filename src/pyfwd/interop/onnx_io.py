@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from ..activations import LEAKY_SLOPE
+from ..activations import LEAKY_SLOPE, ONNX_OPS
 from ._common import LayerStack, require
 
 SUPPORTED = ("a chain of Gemm (transA=0) or MatMul + Add with constant weights, each followed by "
@@ -14,9 +14,6 @@ SUPPORTED = ("a chain of Gemm (transA=0) or MatMul + Add with constant weights, 
              "Flatten(axis=1) first; Constant and Transpose of constants")
 
 _SIMPLE = {"Relu": "relu", "Tanh": "tanh"}
-#: ONNX export: activation -> node(s). silu has no ONNX op before opset 24: x * Sigmoid(x).
-_EXPORT = {"relu": "Relu", "leaky_relu": "LeakyRelu", "sigmoid": "Sigmoid", "tanh": "Tanh",
-           "softmax": "Softmax", "gelu": "Gelu"}
 #: IR version to write for each opset used (the oldest that allows it, for old runtimes).
 _IR_FOR_OPSET = {13: 7, 20: 9}
 
@@ -25,20 +22,101 @@ def _load(onnx, model):
     if isinstance(model, onnx.ModelProto):
         return model
     if isinstance(model, (bytes, bytearray)):
-        return onnx.load_from_string(bytes(model))
-    if isinstance(model, (str, os.PathLike)):
+        load, source = (lambda: onnx.load_from_string(bytes(model))), f"{len(model)} bytes given"
+    elif isinstance(model, (str, os.PathLike)):
         path = os.fspath(model)
         if not os.path.isfile(path):
             raise FileNotFoundError(f"{path}: no such ONNX file")
-        try:
-            return onnx.load(path)
-        except Exception as exc:  # DecodeError and friends
-            raise ValueError(f"{path}: not a readable ONNX model ({type(exc).__name__}: {exc})") from exc
-    raise TypeError(f"from_onnx expects a path, bytes or onnx.ModelProto, got {type(model).__name__}")
+        load, source = (lambda: onnx.load(path)), path
+    else:
+        raise TypeError(f"from_onnx expects a path, bytes or onnx.ModelProto, got {type(model).__name__}")
+    try:
+        return load()
+    except Exception as exc:  # protobuf's DecodeError and friends
+        raise ValueError(f"{source}: not a readable ONNX model ({type(exc).__name__}: {exc})") from exc
 
 
 def _attrs(onnx, node) -> dict:
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _attr(a: dict, name: str, default, kind: type, stack: LayerStack, what: str):
+    """Attribute *name* of a node, checked to be of *kind* (float accepts ints;
+    str accepts the bytes ONNX stores)."""
+    v = a.get(name, default)
+    if kind is str and isinstance(v, bytes):
+        v = v.decode("utf-8", "replace")
+    ok = isinstance(v, (int, float) if kind is float else kind) and not isinstance(v, bool)
+    if not ok:
+        want = {int: "an integer", float: "a number", str: "a string"}[kind]
+        raise stack.unsupported(what, f"attribute {name}={v!r} must be {want}")
+    return float(v) if kind is float else v
+
+
+def _value_dims(vi) -> list[int | None]:
+    """The dims of a graph input/output (None: symbolic or unknown); negative
+    ones are refused."""
+    t = vi.type.tensor_type
+    if not t.HasField("shape"):
+        return []
+    dims = [d.dim_value if d.WhichOneof("value") == "dim_value" else None for d in t.shape.dim]
+    if any(d is not None and d < 0 for d in dims):
+        raise ValueError(f"ONNX model: {vi.name!r} has a negative dimension in its shape {dims}")
+    return dims
+
+
+def _check_width(vi, width: int, role: str) -> None:
+    """A graph input's/output's declared features (the product of its non-batch
+    dims, when all are known) must be the network's width there."""
+    dims = _value_dims(vi)
+    if len(dims) >= 2 and all(d is not None for d in dims[1:]) and int(np.prod(dims[1:])) != width:
+        raise ValueError(f"ONNX model: graph {role} {vi.name!r} has shape {dims}, but the network "
+                         f"{'takes' if role == 'input' else 'gives'} {width} features per sample")
+
+
+def _check_order(nodes, defined: set) -> None:
+    """Each node reads only names defined before it and writes new names only
+    (ONNX's single assignment, in topological order): no cycles, no in-place updates."""
+    for i, n in enumerate(nodes):
+        what = f"node #{i} {n.op_type} {n.name!r}"
+        late = [x for x in n.input if x and x not in defined]
+        if late:
+            raise ValueError(f"ONNX model: {what} reads {late[0]!r} before anything defines it "
+                             "(a cycle, or nodes out of topological order)")
+        if not n.output:
+            raise ValueError(f"ONNX model: {what} has no output")
+        for x in n.output:
+            if x in defined:
+                raise ValueError(f"ONNX model: {what} writes {x!r}, which is already defined; an ONNX "
+                                 "graph assigns each name once (a cycle or an in-place update is invalid)")
+            defined.add(x)
+
+
+def _const(numpy_helper, t, where: str) -> np.ndarray:
+    if any(d < 0 for d in t.dims):  # numpy's reshape would take -3 as "infer this one"
+        raise ValueError(f"ONNX model: {where} {t.name!r} has a negative dimension: dims {list(t.dims)}")
+    try:
+        return numpy_helper.to_array(t)
+    except Exception as exc:  # negative or inconsistent dims, bad data length
+        raise ValueError(f"ONNX model: {where} {t.name!r} is not a readable tensor "
+                         f"(dims {list(t.dims)}; {type(exc).__name__}: {exc})") from exc
+
+
+def _bias(c: np.ndarray, n_out: int, stack: LayerStack, what: str) -> np.ndarray:
+    try:
+        return np.broadcast_to(c, (n_out,))
+    except ValueError:
+        raise stack.unsupported(what, f"bias of shape {c.shape} for {n_out} outputs") from None
+
+
+def activation_nodes(helper, act: str, z: str, out: str, name: str) -> list:
+    """The ONNX node(s) computing activation *act* from *z* into *out*, from the
+    one table :data:`pyfwd.activations.ONNX_OPS` (silu: ``z * Sigmoid(z)``)."""
+    if act == "silu":
+        return [helper.make_node("Sigmoid", [z], [f"{out}_sigmoid"], name=f"{name}_sigmoid"),
+                helper.make_node("Mul", [z, f"{out}_sigmoid"], [out], name=name)]
+    op, attrs = ONNX_OPS[act]
+    return [helper.make_node(op, [z], [out], name=name, **attrs)]
 
 
 def from_onnx(model, dtype=None):
@@ -57,13 +135,14 @@ def from_onnx(model, dtype=None):
     m = _load(onnx, model)
     g = m.graph
     opset = next((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), 1)
-    consts = {t.name: numpy_helper.to_array(t) for t in g.initializer}
-    inputs = [i.name for i in g.input if i.name not in consts]
+    consts = {t.name: _const(numpy_helper, t, "initializer") for t in g.initializer}
+    inputs = [i for i in g.input if i.name not in consts]
     if len(inputs) != 1 or len(g.output) != 1:
         raise ValueError(f"ONNX model: pyfwd needs exactly one input and one output, got inputs "
-                         f"{inputs} and outputs {[o.name for o in g.output]}")
+                         f"{[i.name for i in inputs]} and outputs {[o.name for o in g.output]}")
     stack = LayerStack("ONNX model", SUPPORTED)
-    cur = inputs[0]
+    cur = inputs[0].name
+    _check_order(g.node, {cur, *consts})
     after_matmul = False  # the last dense layer came from MatMul and may take an Add
     nodes = list(g.node)
     i = 0
@@ -75,30 +154,42 @@ def from_onnx(model, dtype=None):
         if n.domain not in ("", "ai.onnx"):
             raise stack.unsupported(what, f"operator domain {n.domain!r}")
         if n.op_type == "Constant":
-            if "value" not in a:
+            if not isinstance(a.get("value"), onnx.TensorProto):
                 raise stack.unsupported(what, "Constant without a tensor 'value'")
-            consts[n.output[0]] = numpy_helper.to_array(a["value"])
+            consts[n.output[0]] = _const(numpy_helper, a["value"], f"{what}: Constant")
             continue
-        if n.op_type == "Transpose" and n.input[0] in consts:
-            consts[n.output[0]] = np.transpose(consts[n.input[0]], a.get("perm"))
+        if n.op_type == "Transpose" and n.input and n.input[0] in consts:
+            perm = a.get("perm")
+            c = consts[n.input[0]]
+            if perm is not None and sorted(perm) != list(range(c.ndim)):
+                raise stack.unsupported(what, f"perm={perm} for a constant of shape {c.shape}")
+            consts[n.output[0]] = np.transpose(c, perm)
             continue
         data = [x for x in n.input if x and x not in consts]
         if data != [cur]:
             raise stack.unsupported(what, f"it reads {data or 'only constants'}, but pyfwd follows a "
                                     f"chain and expected it to read {cur!r} only")
         op = n.op_type
-        if op in ("Gemm", "MatMul") and n.input[0] != cur:
-            raise stack.unsupported(what, "the data must be its first input (x @ W), not the weights")
+        if op in ("Gemm", "MatMul"):
+            if n.input[0] != cur:
+                raise stack.unsupported(what, "the data must be its first input (x @ W), not the weights")
+            if len(n.input) < 2 or not n.input[1]:
+                raise stack.unsupported(what, f"{op} with {len(n.input)} input(s); it needs the data and "
+                                        "a constant weight matrix")
+            if consts[n.input[1]].ndim != 2:
+                raise stack.unsupported(what, f"weight of shape {consts[n.input[1]].shape}, expected 2-D")
         if op == "Gemm":
-            if a.get("transA", 0):
+            if _attr(a, "transA", 0, int, stack, what):
                 raise stack.unsupported(what, "transA=1")
             B = consts[n.input[1]]
-            W = B if a.get("transB", 0) else B.T
-            W = W * a["alpha"] if a.get("alpha", 1.0) != 1.0 else W
+            W = B if _attr(a, "transB", 0, int, stack, what) else B.T
+            alpha = _attr(a, "alpha", 1.0, float, stack, what)
+            beta = _attr(a, "beta", 1.0, float, stack, what)
+            W = W * alpha if alpha != 1.0 else W
             b = None
             if len(n.input) > 2 and n.input[2]:
-                b = np.broadcast_to(consts[n.input[2]], (W.shape[0],))
-                b = b * a["beta"] if a.get("beta", 1.0) != 1.0 else b
+                b = _bias(consts[n.input[2]], W.shape[0], stack, what)
+                b = b * beta if beta != 1.0 else b
             stack.dense(W, b, what)
         elif op == "MatMul":
             stack.dense(consts[n.input[1]].T, None, what)
@@ -106,12 +197,15 @@ def from_onnx(model, dtype=None):
             cur = n.output[0]
             continue
         elif op == "Add" and after_matmul:
-            bias = consts[next(x for x in n.input if x in consts)]
-            stack.biases[-1] = np.broadcast_to(bias, (stack.weights[-1].shape[0],))
+            bias = [x for x in n.input if x in consts]
+            if len(n.input) != 2 or len(bias) != 1:
+                raise stack.unsupported(what, f"Add of {list(n.input)}: after a MatMul, pyfwd takes an Add of "
+                                        "the data and one constant bias")
+            stack.biases[-1] = _bias(consts[bias[0]], stack.weights[-1].shape[0], stack, what)
         elif op in _SIMPLE:
             stack.activation(_SIMPLE[op], what)
         elif op == "LeakyRelu":
-            alpha = float(a.get("alpha", 0.01))
+            alpha = _attr(a, "alpha", 0.01, float, stack, what)
             if abs(alpha - LEAKY_SLOPE) > 1e-7:
                 raise stack.unsupported(what, f"alpha={alpha}; pyfwd's leaky_relu has slope {LEAKY_SLOPE}")
             stack.activation("leaky_relu", what)
@@ -125,19 +219,18 @@ def from_onnx(model, dtype=None):
                 continue
             stack.activation("sigmoid", what)
         elif op == "Softmax":
-            axis = a.get("axis", -1 if opset >= 13 else 1)
+            axis = _attr(a, "axis", -1 if opset >= 13 else 1, int, stack, what)
             if axis not in (-1, 1):
                 raise stack.unsupported(what, f"axis={axis}; pyfwd's softmax is over features (-1)")
             stack.activation("softmax", what)
         elif op == "Gelu":
-            approx = a.get("approximate", b"none")
-            approx = approx.decode() if isinstance(approx, bytes) else approx
+            approx = _attr(a, "approximate", "none", str, stack, what)
             if approx != "none":
                 raise stack.unsupported(what, f"approximate={approx!r}; pyfwd's gelu is the exact erf form")
             stack.activation("gelu", what)
         elif op in ("Identity", "Dropout"):
             pass
-        elif op == "Flatten" and not stack.started and a.get("axis", 1) == 1:
+        elif op == "Flatten" and not stack.started and _attr(a, "axis", 1, int, stack, what) == 1:
             pass
         else:
             raise stack.unsupported(what)
@@ -145,7 +238,10 @@ def from_onnx(model, dtype=None):
         cur = n.output[0]
     if cur != g.output[0].name:
         raise ValueError(f"ONNX model: the chain ends at {cur!r}, not at the graph output {g.output[0].name!r}")
-    return stack.build(dtype)
+    net = stack.build(dtype)
+    _check_width(inputs[0], net.layer_dims[0], "input")
+    _check_width(g.output[0], net.layer_dims[-1], "output")
+    return net
 
 
 def to_onnx(net, path=None):
@@ -170,13 +266,8 @@ def to_onnx(net, path=None):
         out = "output" if last else f"A{l}"
         if act == "linear":
             out = z
-        elif act == "silu":
-            nodes.append(helper.make_node("Sigmoid", [z], [f"S{l}"], name=f"silu_{l}_sigmoid"))
-            nodes.append(helper.make_node("Mul", [z, f"S{l}"], [out], name=f"silu_{l}"))
         else:
-            kw = {"leaky_relu": {"alpha": LEAKY_SLOPE}, "softmax": {"axis": -1},
-                  "gelu": {"approximate": "none"}}.get(act, {})
-            nodes.append(helper.make_node(_EXPORT[act], [z], [out], name=f"{act}_{l}", **kw))
+            nodes += activation_nodes(helper, act, z, out, f"{act}_{l}")
         cur = out
     dims = net.layer_dims
     graph = helper.make_graph(
