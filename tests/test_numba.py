@@ -402,9 +402,10 @@ def test_workqueue_layer_is_guarded(be, tmp_path):
 
 
 def test_codegen_without_avx512(be, tmp_path):
-    """The micro-kernel's 512-bit vectors are split by LLVM where the CPU has no
-    AVX-512: compile the GEMM block for an AVX2 Haswell in a subprocess (only
-    the block, to keep the compile short) and check it against the reference."""
+    """Where the CPU has no AVX-512 the kernels take the 6 x 2 x 256-bit tile (12
+    accumulators of 16 ymm registers): compile the GEMM block for an AVX2 Haswell
+    in a subprocess (only the block, to keep the compile short) and check it
+    against the reference."""
     features = ("+64bit,+avx,+avx2,+bmi,+bmi2,+cmov,+cx16,+f16c,+fma,+fxsr,+lzcnt,+mmx,"
                 "+movbe,+popcnt,+sse,+sse2,+sse3,+sse4.1,+sse4.2,+ssse3,+xsave")
     code = """
@@ -423,11 +424,12 @@ def test_codegen_without_avx512(be, tmp_path):
         assert_dense_close(Y, X, W, b, "tanh")
         assert_dense_close(Z, X, W, b, "linear")
         asm = "\\n".join(nk._layer_block.inspect_asm().values())
+        print(nk.MR, nk.VEC_BYTES, nk.AVX512)  # the tile for 16 ymm registers
         print("zmm" in asm, "ymm" in asm)
     """
     env = {"NUMBA_CACHE_DIR": str(tmp_path / "c"), "NUMBA_CPU_NAME": "haswell",
            "NUMBA_CPU_FEATURES": features, "PYFWD_NUM_THREADS": "1"}
-    assert _run_py(code, env, tmp_path).split()[-2:] == ["False", "True"]
+    assert _run_py(code, env, tmp_path).split()[-5:] == ["6", "32", "False", "False", "True"]
 
 
 def test_forked_child_runs(be, threads):

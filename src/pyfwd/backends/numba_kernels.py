@@ -47,16 +47,52 @@ LINEAR, RELU, LEAKY_RELU, SIGMOID, TANH, SOFTMAX, GELU, SILU = range(8)
 LEAKY_SLOPE = 0.01
 SQRT1_2 = 0.7071067811865476
 
-# Register tile: MR rows x NV vectors of VEC_BYTES per panel (NR = NV * lanes:
-# 32 for float32, 16 for float64): 24 accumulators of the 32 vector registers.
-# One 512-bit vector type; LLVM splits it into 256-bit halves on CPUs without
-# AVX-512 (the code is compiled for the host at run time). Measured at 768^3 on
-# one core of this Xeon (float32 / float64 GFLOP/s): 12x2 vectors 106 / 53,
-# 8x3 109 / 41, 8x2 92 / 40, 4x2 57 / 22; with 256-bit vectors 12x2 95 / 49.
-# Numba's own loop vectoriser (tile kept in a local array) reached 35-50.
-VEC_BYTES = 64
+
+
+def _llvm_targets_avx512() -> bool:
+    """Whether the code Numba generates here may use AVX-512 (512-bit vectors, 32
+    registers): the features Numba compiles for (``NUMBA_CPU_FEATURES``, or the
+    CPU named by ``NUMBA_CPU_NAME``, else this host's)."""
+    import llvmlite.binding as llvm
+    from numba.core import config
+
+    feats = config.CPU_FEATURES
+    if feats:
+        return "+avx512f" in feats.split(",")
+    name = (config.CPU_NAME or "host").lower()
+    if name not in ("host", ""):
+        return "avx512" in name or name in _AVX512_CPUS
+    return bool(llvm.get_host_cpu_features().get("avx512f"))
+
+
+_AVX512_CPUS = {"knl", "knm", "skx", "cascadelake", "cooperlake", "cannonlake", "icelake-client",
+                "icelake-server", "tigerlake", "sapphirerapids", "alderlake-avx512", "rocketlake",
+                "graniterapids", "graniterapids-d", "emeraldrapids", "znver4", "znver5",
+                "x86-64-v4"}
+
+# Register tile: MR rows x NV vectors of VEC_BYTES per panel (NR = NV * lanes), picked
+# for the registers of the CPU Numba compiles for, so that the accumulators never
+# outnumber them (they would be spilled to the stack on every k step):
+#  * AVX-512 (32 zmm): 512-bit vectors, 12 x 2 = 24 accumulators + 2 B + 1 broadcast.
+#    Measured at 768^3 on one core of a Xeon (float32 / float64 GFLOP/s): 12x2 vectors
+#    106 / 53, 8x3 109 / 41, 8x2 92 / 40, 4x2 57 / 22; with 256-bit vectors 12x2 95 / 49.
+#  * otherwise (AVX2: 16 ymm; NEON): 256-bit vectors, 6 x 2 = 12 accumulators + 2 B +
+#    1 broadcast = 15 of 16 (the tile of the C++ AVX2 kernel). The 12 x 2 x 512-bit
+#    tile used before needed 48 ymm accumulators on AVX2.
+# Numba's own loop vectoriser (tile kept in a local array) reached 35-50 on the Xeon.
+# The tile changes speed only: every output element is one FMA chain over k in order.
+# Numba's cache is keyed on the target CPU and its features, so a cached kernel
+# always matches the tile chosen here.
+AVX512 = _llvm_targets_avx512()
+VEC_BYTES = 64 if AVX512 else 32
 NV = 2
-MR = 12
+MR = 12 if AVX512 else 6
+# The smaller tiles for the last rows of a block (MR, then these, then 1).
+MR_B, MR_C = (8, 4) if AVX512 else (4, 2)
+# Unpacked small-batch path (rowdot): RD_M batch rows x 4 W rows of VEC_BYTES
+# accumulators, plus the RD_M row vectors and one W vector in flight: 16 + 4 + 1 of
+# 32 zmm; 8 + 2 + 1 of 16 ymm.
+RD_M = 4 if AVX512 else 2
 #: A task's W panels should stay in L2 (2 MiB per core here; keep half).
 L2_BYTES = 1 << 20
 
@@ -146,9 +182,9 @@ def _make_ukr(mr: int, npan: int):
     return ukr
 
 
-_ukr_12x1 = _make_ukr(12, 1)
-_ukr_8x1 = _make_ukr(8, 1)
-_ukr_4x1 = _make_ukr(4, 1)
+_ukr_mr = _make_ukr(MR, 1)
+_ukr_b = _make_ukr(MR_B, 1)
+_ukr_c = _make_ukr(MR_C, 1)
 _ukr_2x1 = _make_ukr(2, 1)
 _ukr_1x1 = _make_ukr(1, 1)
 _ukr_1x4 = _make_ukr(1, 4)  # batch-1 (GEMV): 4 panels at once keep 8 FMA chains busy
@@ -239,9 +275,9 @@ def _make_rowdot(mr: int, nw: int):
     return rowdot
 
 
-# Unpacked small-batch path (dense() without a prepare): 4 rows x 4 W rows keep
-# 16 FMA chains busy and read each W row once per 4 batch rows; 1 x 8 for the rest.
-_rowdot_4x4 = _make_rowdot(4, 4)
+# Unpacked small-batch path (dense() without a prepare): RD_M rows x 4 W rows keep
+# 4*RD_M FMA chains busy and read each W row once per RD_M batch rows; 1 x 8 for the rest.
+_rowdot_m4 = _make_rowdot(RD_M, 4)
 _rowdot_1x8 = _make_rowdot(1, 8)
 
 
@@ -399,24 +435,24 @@ def _layer_block(r0, r1, p0, p1, A, Wp, b, act, Z, write_z, Y):
     i0 = r0
     while i0 < r1:
         rem = r1 - i0
-        if rem >= 12:
-            mr = 12
-        elif rem >= 8:
-            mr = 8
-        elif rem >= 4:
-            mr = 4
+        if rem >= MR:
+            mr = MR
+        elif rem >= MR_B:
+            mr = MR_B
+        elif rem >= MR_C:
+            mr = MR_C
         elif rem >= 2:
             mr = 2
         else:
             mr = 1
         p = p0
         while p < p1:
-            if mr == 12:
-                _ukr_12x1(A, i0, Wp, p, acc)
-            elif mr == 8:
-                _ukr_8x1(A, i0, Wp, p, acc)
-            elif mr == 4:
-                _ukr_4x1(A, i0, Wp, p, acc)
+            if mr == MR:
+                _ukr_mr(A, i0, Wp, p, acc)
+            elif mr == MR_B:
+                _ukr_b(A, i0, Wp, p, acc)
+            elif mr == MR_C:
+                _ukr_c(A, i0, Wp, p, acc)
             elif mr == 2:
                 _ukr_2x1(A, i0, Wp, p, acc)
             elif p + 4 <= p1:
@@ -444,17 +480,17 @@ def _softmax_rows(r0, r1, Y):
 def _dense_rows_cols(X, W, b, act, Y, c0, c1):
     """Columns [c0, c1) of ``dense_rows`` (c0 a multiple of 8), softmax excepted."""
     M = X.shape[0]
-    acc = np.empty((4, 8), dtype=X.dtype)
+    acc = np.empty((RD_M, 8), dtype=X.dtype)
     noz = np.empty((0, 0), dtype=X.dtype)
     # float32 tanh: one vectorised pass over whole rows after the tiles
     vec_tanh = Y.itemsize == 4 and act == TANH
     act1 = LINEAR if vec_tanh else act
     i0 = 0
-    while i0 + 4 <= M:
+    while i0 + RD_M <= M:
         for n0 in range(c0, c1, 4):
-            _rowdot_4x4(X, i0, W, n0, acc)
-            _epilogue(acc, 4, min(4, c1 - n0), i0, n0, b, act1, noz, False, Y)
-        i0 += 4
+            _rowdot_m4(X, i0, W, n0, acc)
+            _epilogue(acc, RD_M, min(4, c1 - n0), i0, n0, b, act1, noz, False, Y)
+        i0 += RD_M
     while i0 < M:
         for n0 in range(c0, c1, 8):
             _rowdot_1x8(X, i0, W, n0, acc)
