@@ -4,10 +4,18 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <chrono>
 #include <cstdint>
+#include <exception>
 #include <stdexcept>
 #include <string>
+#include <thread>
+#include <utility>
+#if defined(__GLIBCXX__)
+#include <cxxabi.h>  // abi::__forced_unwind
+#endif
 
+#include "interrupt.h"
 #include "network.h"
 #include "thread_pool.h"
 
@@ -50,6 +58,96 @@ T* out_data(const py::array& out, int64_t M, int64_t N) {
         throw std::invalid_argument("out must be a writable C-contiguous array of shape (" + std::to_string(M) + ", " +
                                     std::to_string(N) + ") and the network's dtype");
     return static_cast<T*>(const_cast<void*>(out.data()));
+}
+
+// ---------------------------------------------------------------- the GIL
+// Every binding releases the GIL through without_gil(), never py::gil_scoped_release: that
+// one takes the GIL back in its destructor, which is noexcept. A daemon thread that comes
+// back from a long call after the interpreter began to finalise is ended by Python (< 3.14)
+// with pthread_exit inside PyEval_RestoreThread; the forced unwind through a noexcept frame
+// is std::terminate: SIGABRT at exit. Here the GIL is taken back in normal control flow,
+// with no noexcept frame between it and pybind11's dispatcher (which rethrows
+// abi::__forced_unwind), and a thread that finds finalisation begun is parked instead
+// (what Python 3.14 itself does), so the process exits normally.
+
+// Whether the interpreter is finalising; safe without the GIL (an atomic read).
+inline bool interpreter_finalizing() {
+#if PY_VERSION_HEX >= 0x030D0000
+    return Py_IsFinalizing() != 0;
+#else
+    return _Py_IsFinalizing() != 0;
+#endif
+}
+
+// Whether this thread is the one that runs Python's signal handlers (GIL held).
+inline bool handles_signals() {
+#if PY_VERSION_HEX < 0x030D0000
+    return _PyOS_IsMainThread() != 0;
+#else
+    static const unsigned long main_id =
+        py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
+    return PyThread_get_thread_ident() == main_id;
+#endif
+}
+
+// Takes the GIL back after a GIL-released section. The main thread (the one that
+// finalises) always gets it; another thread that finds the interpreter finalising never
+// returns to Python: it sleeps until the process exits.
+inline void take_gil_back(PyThreadState* ts, bool main_thread) {
+    if (!main_thread && interpreter_finalizing())
+        for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+    PyEval_RestoreThread(ts);  // may still pthread_exit (finalising began just now): unwinds cleanly
+}
+
+struct GilState {
+    PyThreadState* ts = nullptr;
+};
+
+// CallControl::check of the main thread: take the GIL for a moment and run Python's
+// signal handlers; true when one raised (KeyboardInterrupt for Ctrl-C), the error then
+// pending in this thread's state.
+inline bool check_signals(void* state) {
+    GilState& g = *static_cast<GilState*>(state);
+    PyEval_RestoreThread(g.ts);
+    const bool raised = PyErr_CheckSignals() != 0;
+    g.ts = PyEval_SaveThread();
+    return raised;
+}
+
+// Runs f() (plain buffers only: no Python object touched) with the GIL released, as one
+// call that Ctrl-C can stop at its block boundaries (interrupt.h); then raises the
+// signal handler's exception (KeyboardInterrupt) or f's, if any. Outputs of a stopped
+// call are unfinished: the caller returns nothing in that case (it throws from here).
+template <class F>
+void without_gil(F&& f) {
+    if (current_call() != nullptr)  // only possible from a signal handler run by check_signals
+        throw std::runtime_error(
+            "pyfwd: a cpp backend call was made from a signal handler while another cpp call was running "
+            "on the same thread; call it after the running call has returned");
+    const bool main_thread = handles_signals();
+    GilState gil;
+    CallControl call;
+    if (main_thread) {
+        call.check = &check_signals;
+        call.ctx = &gil;
+    }
+    std::exception_ptr error;
+    gil.ts = PyEval_SaveThread();
+    {
+        CallScope scope(&call, /*owner=*/true);
+        try {
+            std::forward<F>(f)();
+#if defined(__GLIBCXX__)
+        } catch (abi::__forced_unwind&) {
+            throw;  // thread cancellation: must propagate
+#endif
+        } catch (...) {
+            error = std::current_exception();
+        }
+    }
+    take_gil_back(gil.ts, main_thread);
+    if (call.stop.load(std::memory_order_relaxed)) throw py::error_already_set();  // the pending error
+    if (error) std::rethrow_exception(error);
 }
 
 inline int pool_threads() { return ThreadPool::instance().num_threads(); }

@@ -2,6 +2,7 @@
 
 #include <cpuid.h>
 
+#include <cctype>
 #include <cstdint>
 #include <cstdlib>
 #include <stdexcept>
@@ -69,9 +70,14 @@ const char* isa_name(Isa isa) {
 }
 
 Isa parse_isa(const std::string& name) {
-    if (name == "generic") return Isa::generic;
-    if (name == "avx2") return Isa::avx2;
-    if (name == "avx512") return Isa::avx512;
+    // Case and surrounding whitespace do not matter: "AVX2", " avx2\n".
+    const auto first = name.find_first_not_of(" \t\r\n\v\f");
+    const auto last = name.find_last_not_of(" \t\r\n\v\f");
+    std::string key = first == std::string::npos ? std::string() : name.substr(first, last - first + 1);
+    for (char& ch : key) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (key == "generic") return Isa::generic;
+    if (key == "avx2") return Isa::avx2;
+    if (key == "avx512") return Isa::avx512;
     throw std::invalid_argument("unknown ISA level '" + name + "'; valid levels: generic, avx2, avx512");
 }
 
@@ -108,21 +114,28 @@ Isa best_isa() {
     return Isa::generic;
 }
 
+std::string supported_isas_text() {
+    std::string have;
+    for (const auto& s : supported_isas()) have += (have.empty() ? "" : ", ") + s;
+    return have;
+}
+
 Isa initial_isa() {
     const char* env = std::getenv("PYFWD_ISA");
     if (env == nullptr || *env == '\0') return best_isa();
     const std::string name(env);
+    const std::string fix = "; this CPU supports: " + supported_isas_text() +
+                            ". Set PYFWD_ISA to one of those, or unset it for the best one.";
     Isa isa;
     try {
         isa = parse_isa(name);
-    } catch (const std::invalid_argument& e) {
-        throw std::invalid_argument(std::string("PYFWD_ISA: ") + e.what());
+    } catch (const std::invalid_argument&) {
+        throw std::invalid_argument("PYFWD_ISA='" + name +
+                                    "' is not an ISA level (valid levels: generic, avx2, avx512)" + fix);
     }
-    if (!cpu_supports(isa)) {
-        std::string have;
-        for (const auto& s : supported_isas()) have += (have.empty() ? "" : ", ") + s;
-        throw std::invalid_argument("PYFWD_ISA=" + name + " is not supported by this CPU; supported here: " + have);
-    }
+    if (!cpu_supports(isa))
+        throw std::invalid_argument("PYFWD_ISA='" + name + "' asks for " + isa_name(isa) +
+                                    ", which this CPU (or OS) does not support" + fix);
     return isa;
 }
 

@@ -71,11 +71,9 @@ const Dispatch& active_dispatch() {
 
 void set_active_isa(const std::string& name) {
     const Isa isa = parse_isa(name);
-    if (!cpu_supports(isa)) {
-        std::string have;
-        for (const auto& s : supported_isas()) have += (have.empty() ? "" : ", ") + s;
-        throw std::invalid_argument("ISA level '" + name + "' is not supported by this CPU; supported here: " + have);
-    }
+    if (!cpu_supports(isa))
+        throw std::invalid_argument("ISA level '" + name + "' is not supported by this CPU; supported here: " +
+                                    supported_isas_text());
     std::lock_guard<std::mutex> lk(g_mutex);
     g_active.store(filled(isa), std::memory_order_release);
 }

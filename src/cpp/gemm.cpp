@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "interrupt.h"
 #include "thread_pool.h"
 
 namespace pyfwd {
@@ -139,6 +140,9 @@ void gemm_part(const KernelBundle<T>& kb, int64_t K, const T* A, int64_t rsa, in
             const bool last_k = pc + kc >= K;
             const int flags = (pc == 0 ? UKR_FIRST : 0) | (last_k ? UKR_LAST : 0) | (fullrow ? UKR_FULLROW : 0);
             for (int64_t ic = p.m0; ic < p.m1; ic += MC) {
+                // Block boundary: a long call can be stopped here (Ctrl-C, interrupt.h).
+                poll_interrupt();
+                if (stop_requested()) return;
                 const int64_t mc = std::min(MC, p.m1 - ic);
                 if (!direct) pack_a(A + ic * rsa + pc * csa, rsa, csa, mc, kc, MR, Ap);
                 // 1..MW rows: wide tiles over several slivers (latency, not FMA, bound)
@@ -201,6 +205,7 @@ void gemm_packed(const KernelBundle<T>& kb, int64_t M, int64_t N, int64_t K, con
     }
     auto task = [&](int t) { gemm_part(kb, K, A, rsa, csa, Bp, C, ldc, ep, s.part(t, M, N), N); };
     ThreadPool::instance().run(s.parts, task);
+    if (stop_requested()) return;  // the parts stopped early: C is unfinished anyway
     if (ep.act == ACT_SOFTMAX && !s.by_rows) rows_activate(kb, ACT_SOFTMAX, M, N, C, ldc, nthreads);
 }
 

@@ -56,7 +56,8 @@ void pack_w(const KernelBundle<T>& kb, const T* W, int64_t N, int64_t K, int64_t
             int nthreads);
 
 // C[M, N] (row stride ldc) = epilogue(A @ W.T) with A element (i, k) at A[i*rsa + k*csa].
-// Bp from pack_w with the same bundle. Deterministic for any nthreads.
+// Bp from pack_w with the same bundle. Deterministic for any nthreads. A call stopped by
+// a stop request (interrupt.h) returns early with C unfinished.
 template <typename T>
 void gemm_packed(const KernelBundle<T>& kb, int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa,
                  int64_t csa, const T* Bp, T* C, int64_t ldc, const Epilogue<T>& ep, int nthreads);

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "interrupt.h"
+
 namespace pyfwd {
 
 template <typename T>
@@ -50,6 +52,8 @@ void network_forward(const PackedNet<T>& net, const MatView<T>& X, T* out, int n
     const T* in = X.data;
     int64_t rs = X.rs, cs = X.cs;
     for (size_t l = 0; l < L; ++l) {
+        poll_interrupt();  // between layers (and between the GEMM's blocks): Ctrl-C
+        if (stop_requested()) return;
         const int64_t K = net.dims[l], N = net.dims[l + 1];
         Epilogue<T> ep;
         ep.bias = net.b[l].empty() ? nullptr : net.b[l].data();

@@ -38,7 +38,8 @@ std::shared_ptr<const PackedNet<T>> pack_network(const std::vector<MatView<T>>& 
 
 // Forward of M samples X (M, dims[0]) into out (M, dims.back()) C-contiguous.
 // With Z and A non-empty (L pointers each, C-contiguous (M, dims[l+1])), writes every
-// pre-activation and activation; A[L-1] may equal out.
+// pre-activation and activation; A[L-1] may equal out. A stop request (interrupt.h)
+// ends it early (between layers or GEMM blocks), outputs unfinished.
 template <typename T>
 void network_forward(const PackedNet<T>& net, const MatView<T>& X, T* out, int nthreads,
                      const std::vector<T*>& Z = {}, const std::vector<T*>& A = {});

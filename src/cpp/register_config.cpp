@@ -1,6 +1,10 @@
 // _core configuration: ISA level (query, list, switch), threads, block sizes, the FMA
-// peak probe. Importing the module chooses the level (a bad PYFWD_ISA raises here).
+// peak probe, the activation codes. The first call that needs kernels chooses the level:
+// a bad PYFWD_ISA raises ValueError there, not at import, so that the Python side can
+// report it as a misconfigured backend (backends/cpp.py) instead of a missing one.
 #include <chrono>
+#include <iterator>
+#include <string>
 #include <vector>
 
 #include "bindings.h"
@@ -54,10 +58,7 @@ double fma_peak_gflops(int threads, double seconds) {
         flops[t] = d.fma_probe(n, &sinks[t]);
         secs[t] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     };
-    {
-        py::gil_scoped_release release;
-        pool.run(threads, task);
-    }
+    without_gil([&] { pool.run(threads, task); });
     if (threads != saved) pool.set_num_threads(saved);
     double total = 0;
     for (int t = 0; t < threads; ++t) total += flops[t] / secs[t];
@@ -69,7 +70,11 @@ double fma_peak_gflops(int threads, double seconds) {
 
 void register_config(py::module_& m) {
     using namespace pyfwd;
-    active_dispatch();  // choose the level now: a bad PYFWD_ISA fails the import clearly
+    m.def(
+        "activation_names",
+        [] { return std::vector<std::string>(std::begin(kActNames), std::end(kActNames)); },
+        "Activation names in code order (epilogue.h Act); must equal pyfwd.activations.ACTIVATIONS.");
+    m.attr("LEAKY_SLOPE") = LEAKY_SLOPE;
     m.def("isa", [] { return std::string(isa_name(active_dispatch().isa)); }, "The active ISA level.");
     m.def("supported_isas", &supported_isas, "ISA levels this CPU (and OS) supports, worst to best.");
     m.def("cpu_supports", py::overload_cast<const std::string&>(&cpu_supports), py::arg("isa"));

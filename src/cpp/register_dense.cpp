@@ -37,8 +37,7 @@ py::array dense_impl(const py::array& X, const py::array& W, const py::object& b
     if (M == 0 || N == 0) return result;
     const KernelBundle<T>& kb = bundle_of<T>(active_dispatch());
     const int nt = pool_threads();
-    {
-        py::gil_scoped_release release;  // only raw buffers from here on
+    without_gil([&] {  // only raw buffers from here on
         Epilogue<T> ep;
         ep.bias = bias;
         ep.act = act;
@@ -57,7 +56,7 @@ py::array dense_impl(const py::array& X, const py::array& W, const py::object& b
             pack_w(kb, Wv.data, N, K, Wv.rs, Wv.cs, Bp, nt);
             gemm_packed(kb, M, N, K, A.data, A.rs, A.cs, Bp, C, N, ep, nt);
         }
-    }
+    });
     return result;
 }
 

@@ -15,11 +15,7 @@ class PyNetwork {
 public:
     PyNetwork(py::list weights, py::list biases, std::vector<int> acts)
         : weights_(std::move(weights)), biases_(std::move(biases)), acts_(std::move(acts)) {
-        const size_t L = weights_.size();
-        if (L == 0 || biases_.size() != L || acts_.size() != L)
-            throw std::invalid_argument("Network needs one weight, bias and activation per layer");
-        for (int a : acts_)
-            if (a < 0 || a >= ACT_COUNT) throw std::invalid_argument("unknown activation code " + std::to_string(a));
+        validate();
         f64_ = is_f64(py::cast<py::array>(weights_[0]));
         repack();
     }
@@ -41,6 +37,56 @@ public:
     }
 
 private:
+    // The Python API validated the parameters already; this private constructor checks
+    // them again because a wrong one would be read out of bounds (a short bias, say).
+    void validate() const {
+        const size_t L = weights_.size();
+        if (L == 0 || biases_.size() != L || acts_.size() != L)
+            throw py::value_error("Network needs one weight, bias and activation per layer; got " +
+                                  std::to_string(L) + " weights, " + std::to_string(biases_.size()) + " biases, " +
+                                  std::to_string(acts_.size()) + " activations");
+        py::dtype dtype;
+        py::ssize_t prev_rows = 0;
+        for (size_t l = 0; l < L; ++l) {
+            const std::string layer = "layer " + std::to_string(l + 1) + ": ";
+            const py::handle w = weights_[l];
+            if (!py::isinstance<py::array>(w))
+                throw py::type_error(layer + "W must be a NumPy array, got " + std::string(Py_TYPE(w.ptr())->tp_name));
+            const auto W = py::reinterpret_borrow<py::array>(w);
+            if (l == 0) {
+                dtype = W.dtype();
+                if (!dtype.is(py::dtype::of<float>()) && !dtype.is(py::dtype::of<double>()))
+                    throw py::type_error(layer + "W must be float32 or float64, got " + std::string(py::str(dtype)));
+            } else if (!W.dtype().is(dtype)) {
+                throw py::type_error(layer + "W has dtype " + std::string(py::str(W.dtype())) + ", layer 1 has " +
+                                     std::string(py::str(dtype)) + "; all parameters must share one dtype");
+            }
+            if (W.ndim() != 2)
+                throw py::value_error(layer + "W must be 2-D (out, in), got " + std::to_string(W.ndim()) + "-D");
+            if (l > 0 && W.shape(1) != prev_rows)
+                throw py::value_error(layer + "W has shape (" + std::to_string(W.shape(0)) + ", " +
+                                      std::to_string(W.shape(1)) + ") but the previous layer has " +
+                                      std::to_string(prev_rows) + " outputs");
+            prev_rows = W.shape(0);
+            const py::handle b = biases_[l];
+            if (!b.is_none()) {
+                if (!py::isinstance<py::array>(b))
+                    throw py::type_error(layer + "b must be a NumPy array or None, got " +
+                                         std::string(Py_TYPE(b.ptr())->tp_name));
+                const auto B = py::reinterpret_borrow<py::array>(b);
+                if (!B.dtype().is(dtype))
+                    throw py::type_error(layer + "b has dtype " + std::string(py::str(B.dtype())) + ", W has " +
+                                         std::string(py::str(dtype)));
+                if (B.ndim() != 1 || B.shape(0) != W.shape(0))
+                    throw py::value_error(layer + "b must have shape (" + std::to_string(W.shape(0)) + ",), got " +
+                                          std::string(py::str(B.attr("shape"))));
+            }
+            if (acts_[l] < 0 || acts_[l] >= ACT_COUNT)
+                throw py::value_error(layer + "unknown activation code " + std::to_string(acts_[l]) + "; valid: 0.." +
+                                      std::to_string(ACT_COUNT - 1));
+        }
+    }
+
     template <typename T>
     std::shared_ptr<const PackedNet<T>> pack() {
         std::vector<MatView<T>> ws;
@@ -78,8 +124,7 @@ private:
         T* Y = out_data<T>(result, M, net->dims[L]);
         const int nt = pool_threads();
         if (!return_cache) {
-            py::gil_scoped_release release;
-            network_forward(*net, xv, Y, nt);
+            without_gil([&] { network_forward(*net, xv, Y, nt); });
             return std::move(result);
         }
         py::dict cache;
@@ -99,10 +144,7 @@ private:
                 cache[("A" + std::to_string(l + 1)).c_str()] = a;
             }
         }
-        {
-            py::gil_scoped_release release;
-            network_forward(*net, xv, Y, nt, Z, A);
-        }
+        without_gil([&] { network_forward(*net, xv, Y, nt, Z, A); });
         return py::make_tuple(result, cache);
     }
 

@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "bindings.h"
 #include "cpu_features.h"
 #include "kernels/avx2/vmath_api.h"
 #include "kernels/avx512/vmath_api.h"
@@ -75,10 +76,7 @@ py::array run(const py::array& x, F body) {
     const T* src = in.data();
     T* dst = out.mutable_data();
     const auto n = static_cast<std::size_t>(in.shape(0));
-    {
-        py::gil_scoped_release release;
-        body(src, dst, n);
-    }
+    pyfwd::without_gil([&] { body(src, dst, n); });
     return out;
 }
 
@@ -115,7 +113,9 @@ void register_vmath(py::module_& m) {
     m.def(
         "vmath_act",
         [](const std::string& isa, int act, const py::array& x) {
-            if (act < 0 || act > 7) throw py::value_error("vmath_act: act must be an activation code 0..7");
+            if (act < 0 || act >= pyfwd::ACT_COUNT)
+                throw py::value_error("vmath_act: act must be an activation code 0.." +
+                                      std::to_string(pyfwd::ACT_COUNT - 1) + ", got " + std::to_string(act));
             const Entry e = isa_entry(isa);
             return by_dtype(
                 x, [&](const float* s, float* d, std::size_t n) { copy_n(s, d, n); e.act32(act, d, n); },
@@ -123,7 +123,7 @@ void register_vmath(py::module_& m) {
         },
         py::arg("isa"), py::arg("act"), py::arg("x"),
         "The GEMM's elementwise row pass act_inplace (activation code as in "
-        "pyfwd.activations.ACT_CODE; softmax = 5 leaves values unchanged) on a copy of x.");
+        "pyfwd.activations.ACT_CODE; softmax leaves values unchanged) on a copy of x.");
     m.def(
         "vmath_softmax",
         [](const std::string& isa, const py::array& x) {

@@ -4,6 +4,10 @@
 #include <pthread.h>
 
 #include <chrono>
+#include <stdexcept>
+#include <string>
+
+#include "interrupt.h"
 
 namespace pyfwd {
 namespace {
@@ -45,12 +49,12 @@ ThreadPool::ThreadPool(int n) { start_workers(n); }
 void ThreadPool::start_workers(int n) {
     if (n < 1) n = 1;
     stop_ = false;
-    nthreads_.store(n, std::memory_order_relaxed);
     workers_.reserve(static_cast<size_t>(n - 1));
     // The generation a worker starts from is read here, not in the new thread: a stop
     // (or job) published before the thread first runs must still be seen as new.
     const uint64_t gen = gen_.load(std::memory_order_acquire);
     for (int i = 1; i < n; ++i) workers_.emplace_back(&ThreadPool::worker_loop, this, gen);
+    nthreads_.store(n, std::memory_order_relaxed);  // only once they all run
 }
 
 void ThreadPool::stop_workers() {
@@ -67,9 +71,26 @@ void ThreadPool::stop_workers() {
 void ThreadPool::set_num_threads(int n) {
     if (n < 1) n = 1;
     std::lock_guard<std::mutex> lk(run_mutex_);
-    if (n == num_threads()) return;
+    const int old = num_threads();
+    if (n == old) return;
     stop_workers();
-    start_workers(n);
+    try {
+        start_workers(n);
+    } catch (const std::exception& e) {  // std::thread: system_error; reserve: bad_alloc
+        // Back to the previous count (or, if even that fails, to the caller alone), so
+        // that num_threads() tells the truth and the pool stays usable.
+        stop_workers();
+        int now = old;
+        try {
+            start_workers(old);
+        } catch (const std::exception&) {
+            stop_workers();
+            start_workers(1);  // starts no thread
+            now = 1;
+        }
+        throw std::runtime_error("could not start " + std::to_string(n) + " threads (" + e.what() +
+                                 "); still using " + std::to_string(now));
+    }
 }
 
 void ThreadPool::work(TaskFn fn, void* ctx, int ntasks) {
@@ -102,6 +123,7 @@ void ThreadPool::worker_loop(uint64_t seen) {
         }
         TaskFn fn;
         void* ctx;
+        CallControl* call;
         int ntasks;
         {
             std::lock_guard<std::mutex> lk(m_);
@@ -109,10 +131,14 @@ void ThreadPool::worker_loop(uint64_t seen) {
             if (stop_) return;
             fn = fn_;
             ctx = ctx_;
+            call = call_;
             ntasks = ntasks_;
             active_workers_.fetch_add(1, std::memory_order_acq_rel);
         }
-        if (fn != nullptr) work(fn, ctx, ntasks);
+        if (fn != nullptr) {
+            CallScope scope(call, /*owner=*/false);
+            work(fn, ctx, ntasks);
+        }
         active_workers_.fetch_sub(1, std::memory_order_acq_rel);
     }
 }
@@ -129,6 +155,7 @@ void ThreadPool::run_impl(int ntasks, TaskFn fn, void* ctx) {
         std::lock_guard<std::mutex> lk(m_);
         fn_ = fn;
         ctx_ = ctx;
+        call_ = current_call();
         ntasks_ = ntasks;
         next_.store(0, std::memory_order_relaxed);
         done_.store(0, std::memory_order_relaxed);

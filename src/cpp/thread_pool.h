@@ -5,7 +5,8 @@
 // output rows/columns, never K), so any schedule gives bitwise identical output.
 // One parallel region at a time: a second caller (another Python thread) that finds
 // the pool busy runs its tasks itself, serially. After fork() the child gets a fresh
-// pool on first use (the parent's workers do not exist there).
+// pool on first use (the parent's workers do not exist there). The workers run a job's
+// tasks under the caller's CallControl (interrupt.h), so they see a stop request.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -16,12 +17,16 @@
 
 namespace pyfwd {
 
+struct CallControl;
+
 class ThreadPool {
 public:
     // The process's pool (rebuilt lazily in a forked child).
     static ThreadPool& instance();
 
-    void set_num_threads(int n);  // total threads including the caller; >= 1
+    // Total threads including the caller; >= 1. If the threads cannot be started, the
+    // previous count stays in use (num_threads() says so) and std::runtime_error is thrown.
+    void set_num_threads(int n);
     int num_threads() const { return nthreads_.load(std::memory_order_relaxed); }
 
     template <class F>
@@ -52,6 +57,7 @@ private:
     std::atomic<uint64_t> gen_{0};
     TaskFn fn_ = nullptr;
     void* ctx_ = nullptr;
+    CallControl* call_ = nullptr;  // the caller's, for stop requests
     int ntasks_ = 0;
     std::atomic<int> next_{0};
     std::atomic<int> done_{0};

@@ -94,9 +94,22 @@ def set_num_threads(n: int) -> None:
     if not 1 <= n <= MAX_THREADS:
         raise ValueError(f"number of threads must be >= 1 and <= {MAX_THREADS}, got {n}")
     with _lock:
+        # The count changes only once every loaded backend took it: a refused count
+        # (threads that cannot be started) leaves the previous one, reported and in use.
+        previous = _num_threads
+        done = []
+        try:
+            for b in _registry.loaded():
+                b.set_num_threads(n)
+                done.append(b)
+        except BaseException:
+            for b in done:
+                try:
+                    b.set_num_threads(previous)
+                except Exception:  # noqa: BLE001 - the first error is the one to report
+                    pass
+            raise
         _num_threads = n
-    for b in _registry.loaded():
-        b.set_num_threads(n)
 
 
 def get_num_threads() -> int:

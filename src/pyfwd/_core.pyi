@@ -5,6 +5,10 @@ import numpy as np
 import numpy.typing as npt
 
 __version__: str
+LEAKY_SLOPE: float
+
+def activation_names() -> list[str]:
+    """Activation names in code order; must equal pyfwd.activations.ACTIVATIONS."""
 
 def dense(X: npt.NDArray[np.floating], W: npt.NDArray[np.floating], b: npt.NDArray[np.floating] | None,
           act: int, out: npt.NDArray[np.floating] | None = None) -> npt.NDArray[np.floating]:

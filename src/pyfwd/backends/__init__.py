@@ -4,7 +4,10 @@ A backend is an object with the methods of :class:`Backend`. Each backend module
 registers a *factory* under its name with :func:`register`; the factory is run on
 first use, so importing pyfwd compiles nothing and imports no JIT. A factory that
 raises ``ImportError`` marks its backend unavailable (the reason is kept for
-``show_config``).
+``show_config``). A factory that raises :class:`BackendConfigError` (installed, but
+configured wrongly: a bad ``PYFWD_ISA``) marks it unavailable too, yet it keeps its
+place as the default: using it, explicitly or by default, raises with the reason,
+instead of silently running another backend.
 
 Contract between the API layer and a backend (the API validates, the backend
 computes):
@@ -24,7 +27,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["Backend", "register", "get", "available", "unavailable_reasons"]
+__all__ = ["Backend", "BackendConfigError", "register", "get", "available", "unavailable_reasons"]
+
+
+class BackendConfigError(ImportError):
+    """The backend is installed but its configuration is wrong (e.g. ``PYFWD_ISA``
+    names a level that is unknown or that this CPU lacks). Unlike a plain
+    ``ImportError`` it does not let another backend become the default."""
 
 
 class Backend:
@@ -71,6 +80,7 @@ class _Entry:
     factory: Callable[[], Backend]
     instance: Backend | None = None
     error: str | None = None
+    misconfigured: bool = False  # error is a BackendConfigError: still the default
 
 
 _REGISTRY: dict[str, _Entry] = {}
@@ -98,8 +108,9 @@ def _load(entry: _Entry) -> Backend | None:
                 from .._config import get_num_threads
                 inst.set_num_threads(get_num_threads())
                 entry.instance = inst
-            except ImportError as exc:  # optional dependency or unbuilt core
+            except ImportError as exc:  # optional dependency, unbuilt core, bad config
                 entry.error = f"{type(exc).__name__}: {exc}"
+                entry.misconfigured = isinstance(exc, BackendConfigError)
         return entry.instance
 
 
@@ -113,9 +124,11 @@ def available() -> list[str]:
 
 
 def best() -> str:
-    """Name of the best available backend (the default), computed once."""
+    """Name of the default backend, computed once: the best available one, unless a
+    better one is misconfigured (then that one, so that using it raises)."""
     if not _BEST:
-        names = available()
+        names = [e.name for e in sorted(_REGISTRY.values(), key=lambda e: -e.priority)
+                 if _load(e) is not None or e.misconfigured]
         with _LOCK:
             _BEST[:] = names[:1]
     return _BEST[0]
@@ -135,6 +148,9 @@ def get(name: str) -> Backend:
         raise ValueError(f"unknown backend {name!r}; known backends: {', '.join(sorted(_REGISTRY))}")
     inst = _load(entry)
     if inst is None:
+        if entry.misconfigured:
+            raise RuntimeError(f"backend {name!r} is misconfigured: {entry.error.split(': ', 1)[-1]} "
+                               f"(other backends are used only when asked for by name, e.g. backend='numpy')")
         raise RuntimeError(f"backend {name!r} is not available here ({entry.error})")
     return inst
 

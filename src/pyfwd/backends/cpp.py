@@ -1,7 +1,7 @@
 """The ``cpp`` backend: the compiled core (``pyfwd._core``).
 
 A cache-blocked GEMM with packing, per-ISA SIMD micro-kernels chosen at import
-(``PYFWD_ISA`` forces a level), bias and activation fused into the epilogue, its
+(``PYFWD_ISA`` forces a level; a bad one makes using this backend fail loudly), bias and activation fused into the epilogue, its
 own thread pool, the GIL released for the whole call. The API layer has already
 validated everything, so this module only forwards: its overhead is a couple of
 attribute lookups per call.
@@ -12,11 +12,32 @@ from typing import Any
 
 import numpy as np
 
-from .. import _core  # ImportError when the core is not built; ValueError for a bad PYFWD_ISA
-from ..activations import ACT_CODE
-from . import Backend
+from .. import _core  # ImportError when the core is not built
+from ..activations import ACT_CODE, ACTIVATIONS, LEAKY_SLOPE
+from . import Backend, BackendConfigError
 
 __all__ = ["CppBackend"]
+
+
+def _check_core() -> None:
+    """The compiled core must agree with this package on the activation codes and the
+    leaky-relu slope (a stale build would apply the wrong function silently), and the
+    ISA level must be usable (a bad ``PYFWD_ISA`` is a configuration error, loud)."""
+    names = tuple(_core.activation_names())
+    if names != ACTIVATIONS:
+        raise ImportError(f"pyfwd._core numbers the activations {names}, but pyfwd.activations.ACTIVATIONS "
+                          f"is {ACTIVATIONS}: the compiled core does not match this package; rebuild it")
+    if _core.LEAKY_SLOPE != LEAKY_SLOPE:
+        raise ImportError(f"pyfwd._core uses leaky_relu slope {_core.LEAKY_SLOPE}, but "
+                          f"pyfwd.activations.LEAKY_SLOPE is {LEAKY_SLOPE}: the compiled core does not "
+                          f"match this package; rebuild it")
+    try:
+        _core.isa()  # chooses the level: PYFWD_ISA, or the best this CPU supports
+    except ValueError as exc:
+        raise BackendConfigError(str(exc)) from None
+
+
+_check_core()
 
 
 class CppBackend(Backend):

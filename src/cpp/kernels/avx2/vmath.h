@@ -15,6 +15,8 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "epilogue.h"  // Act codes, LEAKY_SLOPE
+
 // Vector types as template arguments drop their alignment attributes in GCC's eyes
 // (-Wignored-attributes); harmless here: they are only used as type tags.
 #pragma GCC diagnostic push
