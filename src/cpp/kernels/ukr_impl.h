@@ -37,6 +37,33 @@ inline void softmax_regs(typename VT::V* r, int last_lanes) {
     for (int j = 0; j < NV; ++j) r[j] = VT::div(r[j], tot);
 }
 
+// The transcendental activations and the in-tile softmax of a finished tile, on the
+// tile in C (just stored, so in L1): kept out of ukr_tile so that its accumulators are
+// never addressed through memory, which made GCC mirror them to the stack on every k
+// step of the AVX2 kernels.
+template <class VT, int M, int NV>
+__attribute__((noinline)) void tile_act(typename VT::T* C, int64_t ldc, int last_lanes, int act, int flags) {
+    using V = typename VT::V;
+    constexpr int W = VT::W;
+    for (int i = 0; i < M; ++i) {
+        typename VT::T* c = C + i * ldc;
+        V r[NV];
+        for (int j = 0; j < NV; ++j) r[j] = (j < NV - 1 || last_lanes == W) ? VT::load(c + j * W) : VT::load_n(c + j * W, last_lanes);
+        if (act == ACT_SOFTMAX) {
+            if (!(flags & UKR_FULLROW)) return;  // a row pass later
+            softmax_regs<VT, NV>(r, last_lanes);
+        } else {
+            for (int j = 0; j < NV; ++j) r[j] = vec_act<VT>(r[j], act);
+        }
+        for (int j = 0; j < NV; ++j) {
+            if (j < NV - 1 || last_lanes == W)
+                VT::store(c + j * W, r[j]);
+            else
+                VT::store_n(c + j * W, r[j], last_lanes);
+        }
+    }
+}
+
 // One tile of M rows (1..MR) and NV vectors of columns (the last maybe partial).
 // A is packed (DIRECT false: element (i, k) at A[k*MR + i]) or read in place
 // (DIRECT true: rows lda apart, k contiguous; the "sup" path, no packing). The NV
@@ -108,31 +135,17 @@ void ukr_tile(int64_t kc, const typename VT::T* __restrict A, int64_t lda, const
             for (int g = 0; g < NG; ++g) ++agrp[g];
         Bp += NR;
     }
-    if (flags & UKR_LAST) {
-        switch (act) {
-            case ACT_LINEAR:
-                break;
-            case ACT_SOFTMAX:  // whole rows in the tile: here; else a row pass later
-                if (flags & UKR_FULLROW)
-                    for (int i = 0; i < M; ++i) softmax_regs<VT, NV>(acc[i], last_lanes);
-                break;
-            case ACT_RELU:
+    const bool last = (flags & UKR_LAST) != 0;
+    if (last && act == ACT_RELU) {
 #pragma GCC unroll 16
-                for (int i = 0; i < M; ++i)
+        for (int i = 0; i < M; ++i)
 #pragma GCC unroll 16
-                    for (int j = 0; j < NV; ++j) acc[i][j] = VT::relu(acc[i][j]);
-                break;
-            case ACT_LEAKY_RELU:
+            for (int j = 0; j < NV; ++j) acc[i][j] = VT::relu(acc[i][j]);
+    } else if (last && act == ACT_LEAKY_RELU) {
 #pragma GCC unroll 16
-                for (int i = 0; i < M; ++i)
+        for (int i = 0; i < M; ++i)
 #pragma GCC unroll 16
-                    for (int j = 0; j < NV; ++j) acc[i][j] = VT::leaky(acc[i][j], alpha);
-                break;
-            default:  // transcendental: vector math on the register tile
-                for (int i = 0; i < M; ++i)
-                    for (int j = 0; j < NV; ++j) acc[i][j] = vec_act<VT>(acc[i][j], act);
-                break;
-        }
+            for (int j = 0; j < NV; ++j) acc[i][j] = VT::leaky(acc[i][j], alpha);
     }
 #pragma GCC unroll 16
     for (int i = 0; i < M; ++i)
@@ -143,6 +156,8 @@ void ukr_tile(int64_t kc, const typename VT::T* __restrict A, int64_t lda, const
             else
                 VT::store_n(C + i * ldc + j * W, acc[i][j], last_lanes);
         }
+    if (last && act != ACT_LINEAR && act != ACT_RELU && act != ACT_LEAKY_RELU)
+        tile_act<VT, M, NV>(C, ldc, last_lanes, act, flags);
 }
 
 #define PYFWD_UKR_ARGS                                                                                       \
