@@ -31,6 +31,7 @@ on a CPU you may not have.
 from __future__ import annotations
 
 import argparse
+import bisect
 import glob
 import os
 import re
@@ -110,23 +111,26 @@ def k_loops(funcs, min_fma: int = 8) -> list[Loop]:
     """Innermost loops with at least *min_fma* FMAs and one broadcast, per function."""
     out = []
     for name, insns in funcs.items():
-        if "pyfwd::" not in name:
+        if "pyfwd::" not in name or not insns:
             continue
-        addr = [a for a, _, _ in insns]
-        spans = []
+        index = {a: i for i, (a, _, _) in enumerate(insns)}
+        spans = []  # (first, last) instruction index of each loop: a backward jump
         for i, (a, mn, ops) in enumerate(insns):
             if _JUMP.match(mn):
-                tgt = ops.split("<")[0]
                 try:
-                    t = int(tgt, 16)
+                    t = int(ops.split("<")[0], 16)
                 except ValueError:
                     continue
-                if t <= a and t >= addr[0]:
-                    spans.append((t, a))
-        inner = [s for s in spans if not any(o != s and s[0] <= o[0] and o[1] <= s[1] for o in spans)]
-        for t, a in inner:
-            body = [x for x in insns if t <= x[0] <= a]
-            loop = Loop(name, t, a, body)
+                if t <= a and t in index:
+                    spans.append((index[t], i))
+        spans.sort()
+        starts = [s for s, _ in spans]
+        for s, e in spans:
+            # innermost: no other loop starts and ends inside [s, e]
+            lo, hi = bisect.bisect_left(starts, s), bisect.bisect_right(starts, e)
+            if any((s2, e2) != (s, e) and e2 <= e for s2, e2 in spans[lo:hi]):
+                continue
+            loop = Loop(name, insns[s][0], insns[e][0], insns[s:e + 1])
             if loop.fmas >= min_fma and loop.broadcasts >= 1:
                 out.append(loop)
     return out
