@@ -203,12 +203,40 @@ void ukr_entry(int m, PYFWD_UKR_ARGS) {
 #undef PYFWD_UKR_ARGS
 #undef PYFWD_UKR_PASS
 
+// One group of W lanes (rows col0.. of W, *lanes* of them) of a packed sliver, any
+// strides: a gather per k, or lane by lane where 32-bit gather offsets would overflow.
+template <class VT, int NR, class Idx>
+void pack_w_group_strided(const typename VT::T* w, int64_t K, int64_t rsw, int64_t csw, int lanes, bool gather_ok,
+                          const Idx& idx, typename VT::T* out) {
+    if (gather_ok) {
+        for (int64_t k = 0; k < K; ++k) VT::store(out + k * NR, VT::gather_n(w + k * csw, idx, lanes));
+    } else {
+        for (int64_t k = 0; k < K; ++k)
+            for (int l = 0; l < VT::W; ++l) out[k * NR + l] = l < lanes ? w[l * rsw + k * csw] : 0;
+    }
+}
+
+// Whether VT has transpose(V r[W]): r[i] holds row i on entry, column i on exit.
+template <class VT, class = void>
+struct has_transpose : std::false_type {};
+template <class VT>
+struct has_transpose<VT, std::void_t<decltype(VT::transpose(std::declval<typename VT::V*>()))>> : std::true_type {};
+
 // Pack W slivers [s0, s1) (W element (j, k) at W[j*rsw + k*csw], any strides) into
-// Bp[s][k][j] = W[s*NR + j, k], zero past N: one gather per vector and k, contiguous
-// stores. The packed bits are the same whatever the path (it only moves values).
+// Bp[s][k][j] = W[s*NR + j, k], zero past N, with contiguous stores. The loads depend on
+// W's layout, never on a gather where the layout allows it (gathers are microcoded and
+// slow on AMD and on many Intel cores):
+//  * rsw == 1 (W Fortran-ordered, e.g. a transposed C array): the W lanes of one k are
+//    contiguous: one (masked) load each;
+//  * csw == 1 (W C-ordered, the usual case), a whole group of W rows, VT::transpose:
+//    W rows loaded W k's at a time and transposed in registers;
+//  * anything else (both strides > 1, or a group past N): one gather per vector and k
+//    (or lane by lane where 32-bit gather offsets would overflow).
+// Every path only moves values: the packed bits are the same whatever the path.
 template <class VT, int NR>
 void pack_w_impl(const typename VT::T* W, int64_t N, int64_t K, int64_t rsw, int64_t csw, int64_t s0, int64_t s1,
                  typename VT::T* Bp) {
+    using V = typename VT::V;
     constexpr int W_ = VT::W, VPS = NR / W_;
     const int64_t span = (rsw < 0 ? -rsw : rsw) * W_;
     const bool gather_ok = span < (int64_t(1) << 30);  // 32-bit gather offsets
@@ -219,14 +247,27 @@ void pack_w_impl(const typename VT::T* W, int64_t N, int64_t K, int64_t rsw, int
             const int64_t col0 = s * NR + v * W_;
             const int lanes = static_cast<int>(std::max<int64_t>(0, std::min<int64_t>(W_, N - col0)));
             auto* out = base + v * W_;
+            const auto* w = W + col0 * rsw;
             if (lanes == 0) {
                 for (int64_t k = 0; k < K; ++k) VT::store(out + k * NR, VT::zero());
-            } else if (gather_ok) {
-                const auto* w = W + col0 * rsw;
-                for (int64_t k = 0; k < K; ++k) VT::store(out + k * NR, VT::gather_n(w + k * csw, idx, lanes));
-            } else {
+            } else if (rsw == 1) {
                 for (int64_t k = 0; k < K; ++k)
-                    for (int l = 0; l < W_; ++l) out[k * NR + l] = l < lanes ? W[(col0 + l) * rsw + k * csw] : 0;
+                    VT::store(out + k * NR, lanes == W_ ? VT::load(w + k * csw) : VT::load_n(w + k * csw, lanes));
+            } else if constexpr (has_transpose<VT>::value) {
+                if (csw == 1 && lanes == W_) {
+                    for (int64_t k0 = 0; k0 < K; k0 += W_) {
+                        const int kk = static_cast<int>(std::min<int64_t>(W_, K - k0));
+                        V r[W_];
+                        for (int l = 0; l < W_; ++l)
+                            r[l] = kk == W_ ? VT::load(w + l * rsw + k0) : VT::load_n(w + l * rsw + k0, kk);
+                        VT::transpose(r);
+                        for (int c = 0; c < kk; ++c) VT::store(out + (k0 + c) * NR, r[c]);
+                    }
+                    continue;
+                }
+                pack_w_group_strided<VT, NR>(w, K, rsw, csw, lanes, gather_ok, idx, out);
+            } else {
+                pack_w_group_strided<VT, NR>(w, K, rsw, csw, lanes, gather_ok, idx, out);
             }
         }
     }
