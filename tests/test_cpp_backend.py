@@ -115,6 +115,33 @@ def test_empty_batch(dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_pack_w_every_layout_same_bits(isa, dtype, rng):
+    """Packing W takes a different load path per layout (contiguous loads for
+    Fortran order, in-register transposes for C order and whole row groups, gathers
+    for other strides): every path must give the same packed bits, so the same
+    output as the C-ordered W, over N and K around the vector width and the sliver
+    width NR (group and k-block edges) and M past the small-batch dot path."""
+    NR = blocks(dtype)["NR"]
+    M = 40
+    for N in sorted({1, 3, 4, 5, 7, 8, 9, NR - 1, NR, NR + 1, 2 * NR + 3}):
+        for K in (1, 3, 4, 5, 7, 8, 9, 17, 33):
+            X = rng.standard_normal((M, K)).astype(dtype)
+            W = rng.standard_normal((N, K)).astype(dtype)
+            big = rng.standard_normal((2 * N, 3 * K)).astype(dtype)
+            big[::2, ::3] = W
+            ref = pyfwd.dense(X, W, None, "linear", backend="cpp")
+            assert_dense_close(ref, X, W, None, "linear")
+            for name, Wv in (("fortran", np.asfortranarray(W)), ("strided", big[::2, ::3]),
+                             ("negative", W[::-1, ::-1][::-1, ::-1]), ("rows reversed", None)):
+                if Wv is None:  # negative row stride, contiguous columns
+                    Wv = W[::-1].copy()[::-1]
+                np.testing.assert_array_equal(pyfwd.dense(X, Wv, None, "linear", backend="cpp"), ref,
+                                              err_msg=f"{name} N={N} K={K}")
+            net = pyfwd.Network.from_arrays([np.asfortranarray(W)], [None], "linear", dtype=dtype)
+            np.testing.assert_array_equal(net.forward(X, backend="cpp"), ref)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_layouts(isa, dtype, rng):
     """Fortran order, transposed and negative-stride views, strided, read-only: all
     read in place, the same numbers as the C-contiguous copy."""

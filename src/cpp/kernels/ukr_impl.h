@@ -37,6 +37,33 @@ inline void softmax_regs(typename VT::V* r, int last_lanes) {
     for (int j = 0; j < NV; ++j) r[j] = VT::div(r[j], tot);
 }
 
+// The transcendental activations and the in-tile softmax of a finished tile, on the
+// tile in C (just stored, so in L1): kept out of ukr_tile so that its accumulators are
+// never addressed through memory, which made GCC mirror them to the stack on every k
+// step of the AVX2 kernels.
+template <class VT, int M, int NV>
+__attribute__((noinline)) void tile_act(typename VT::T* C, int64_t ldc, int last_lanes, int act, int flags) {
+    using V = typename VT::V;
+    constexpr int W = VT::W;
+    for (int i = 0; i < M; ++i) {
+        typename VT::T* c = C + i * ldc;
+        V r[NV];
+        for (int j = 0; j < NV; ++j) r[j] = (j < NV - 1 || last_lanes == W) ? VT::load(c + j * W) : VT::load_n(c + j * W, last_lanes);
+        if (act == ACT_SOFTMAX) {
+            if (!(flags & UKR_FULLROW)) return;  // a row pass later
+            softmax_regs<VT, NV>(r, last_lanes);
+        } else {
+            for (int j = 0; j < NV; ++j) r[j] = vec_act<VT>(r[j], act);
+        }
+        for (int j = 0; j < NV; ++j) {
+            if (j < NV - 1 || last_lanes == W)
+                VT::store(c + j * W, r[j]);
+            else
+                VT::store_n(c + j * W, r[j], last_lanes);
+        }
+    }
+}
+
 // One tile of M rows (1..MR) and NV vectors of columns (the last maybe partial).
 // A is packed (DIRECT false: element (i, k) at A[k*MR + i]) or read in place
 // (DIRECT true: rows lda apart, k contiguous; the "sup" path, no packing). The NV
@@ -108,31 +135,17 @@ void ukr_tile(int64_t kc, const typename VT::T* __restrict A, int64_t lda, const
             for (int g = 0; g < NG; ++g) ++agrp[g];
         Bp += NR;
     }
-    if (flags & UKR_LAST) {
-        switch (act) {
-            case ACT_LINEAR:
-                break;
-            case ACT_SOFTMAX:  // whole rows in the tile: here; else a row pass later
-                if (flags & UKR_FULLROW)
-                    for (int i = 0; i < M; ++i) softmax_regs<VT, NV>(acc[i], last_lanes);
-                break;
-            case ACT_RELU:
+    const bool last = (flags & UKR_LAST) != 0;
+    if (last && act == ACT_RELU) {
 #pragma GCC unroll 16
-                for (int i = 0; i < M; ++i)
+        for (int i = 0; i < M; ++i)
 #pragma GCC unroll 16
-                    for (int j = 0; j < NV; ++j) acc[i][j] = VT::relu(acc[i][j]);
-                break;
-            case ACT_LEAKY_RELU:
+            for (int j = 0; j < NV; ++j) acc[i][j] = VT::relu(acc[i][j]);
+    } else if (last && act == ACT_LEAKY_RELU) {
 #pragma GCC unroll 16
-                for (int i = 0; i < M; ++i)
+        for (int i = 0; i < M; ++i)
 #pragma GCC unroll 16
-                    for (int j = 0; j < NV; ++j) acc[i][j] = VT::leaky(acc[i][j], alpha);
-                break;
-            default:  // transcendental: vector math on the register tile
-                for (int i = 0; i < M; ++i)
-                    for (int j = 0; j < NV; ++j) acc[i][j] = vec_act<VT>(acc[i][j], act);
-                break;
-        }
+            for (int j = 0; j < NV; ++j) acc[i][j] = VT::leaky(acc[i][j], alpha);
     }
 #pragma GCC unroll 16
     for (int i = 0; i < M; ++i)
@@ -143,6 +156,8 @@ void ukr_tile(int64_t kc, const typename VT::T* __restrict A, int64_t lda, const
             else
                 VT::store_n(C + i * ldc + j * W, acc[i][j], last_lanes);
         }
+    if (last && act != ACT_LINEAR && act != ACT_RELU && act != ACT_LEAKY_RELU)
+        tile_act<VT, M, NV>(C, ldc, last_lanes, act, flags);
 }
 
 #define PYFWD_UKR_ARGS                                                                                       \
@@ -188,12 +203,40 @@ void ukr_entry(int m, PYFWD_UKR_ARGS) {
 #undef PYFWD_UKR_ARGS
 #undef PYFWD_UKR_PASS
 
+// One group of W lanes (rows col0.. of W, *lanes* of them) of a packed sliver, any
+// strides: a gather per k, or lane by lane where 32-bit gather offsets would overflow.
+template <class VT, int NR, class Idx>
+void pack_w_group_strided(const typename VT::T* w, int64_t K, int64_t rsw, int64_t csw, int lanes, bool gather_ok,
+                          const Idx& idx, typename VT::T* out) {
+    if (gather_ok) {
+        for (int64_t k = 0; k < K; ++k) VT::store(out + k * NR, VT::gather_n(w + k * csw, idx, lanes));
+    } else {
+        for (int64_t k = 0; k < K; ++k)
+            for (int l = 0; l < VT::W; ++l) out[k * NR + l] = l < lanes ? w[l * rsw + k * csw] : 0;
+    }
+}
+
+// Whether VT has transpose(V r[W]): r[i] holds row i on entry, column i on exit.
+template <class VT, class = void>
+struct has_transpose : std::false_type {};
+template <class VT>
+struct has_transpose<VT, std::void_t<decltype(VT::transpose(std::declval<typename VT::V*>()))>> : std::true_type {};
+
 // Pack W slivers [s0, s1) (W element (j, k) at W[j*rsw + k*csw], any strides) into
-// Bp[s][k][j] = W[s*NR + j, k], zero past N: one gather per vector and k, contiguous
-// stores. The packed bits are the same whatever the path (it only moves values).
+// Bp[s][k][j] = W[s*NR + j, k], zero past N, with contiguous stores. The loads depend on
+// W's layout, never on a gather where the layout allows it (gathers are microcoded and
+// slow on AMD and on many Intel cores):
+//  * rsw == 1 (W Fortran-ordered, e.g. a transposed C array): the W lanes of one k are
+//    contiguous: one (masked) load each;
+//  * csw == 1 (W C-ordered, the usual case), a whole group of W rows, VT::transpose:
+//    W rows loaded W k's at a time and transposed in registers;
+//  * anything else (both strides > 1, or a group past N): one gather per vector and k
+//    (or lane by lane where 32-bit gather offsets would overflow).
+// Every path only moves values: the packed bits are the same whatever the path.
 template <class VT, int NR>
 void pack_w_impl(const typename VT::T* W, int64_t N, int64_t K, int64_t rsw, int64_t csw, int64_t s0, int64_t s1,
                  typename VT::T* Bp) {
+    using V = typename VT::V;
     constexpr int W_ = VT::W, VPS = NR / W_;
     const int64_t span = (rsw < 0 ? -rsw : rsw) * W_;
     const bool gather_ok = span < (int64_t(1) << 30);  // 32-bit gather offsets
@@ -204,14 +247,27 @@ void pack_w_impl(const typename VT::T* W, int64_t N, int64_t K, int64_t rsw, int
             const int64_t col0 = s * NR + v * W_;
             const int lanes = static_cast<int>(std::max<int64_t>(0, std::min<int64_t>(W_, N - col0)));
             auto* out = base + v * W_;
+            const auto* w = W + col0 * rsw;
             if (lanes == 0) {
                 for (int64_t k = 0; k < K; ++k) VT::store(out + k * NR, VT::zero());
-            } else if (gather_ok) {
-                const auto* w = W + col0 * rsw;
-                for (int64_t k = 0; k < K; ++k) VT::store(out + k * NR, VT::gather_n(w + k * csw, idx, lanes));
-            } else {
+            } else if (rsw == 1) {
                 for (int64_t k = 0; k < K; ++k)
-                    for (int l = 0; l < W_; ++l) out[k * NR + l] = l < lanes ? W[(col0 + l) * rsw + k * csw] : 0;
+                    VT::store(out + k * NR, lanes == W_ ? VT::load(w + k * csw) : VT::load_n(w + k * csw, lanes));
+            } else if constexpr (has_transpose<VT>::value) {
+                if (csw == 1 && lanes == W_) {
+                    for (int64_t k0 = 0; k0 < K; k0 += W_) {
+                        const int kk = static_cast<int>(std::min<int64_t>(W_, K - k0));
+                        V r[W_];
+                        for (int l = 0; l < W_; ++l)
+                            r[l] = kk == W_ ? VT::load(w + l * rsw + k0) : VT::load_n(w + l * rsw + k0, kk);
+                        VT::transpose(r);
+                        for (int c = 0; c < kk; ++c) VT::store(out + (k0 + c) * NR, r[c]);
+                    }
+                    continue;
+                }
+                pack_w_group_strided<VT, NR>(w, K, rsw, csw, lanes, gather_ok, idx, out);
+            } else {
+                pack_w_group_strided<VT, NR>(w, K, rsw, csw, lanes, gather_ok, idx, out);
             }
         }
     }

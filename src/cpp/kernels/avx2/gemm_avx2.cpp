@@ -53,6 +53,24 @@ struct F32 {
         return _mm256_add_ps(t, _mm256_permute_ps(t, 0xB1));
     }
     // max returns its second operand when either is NaN: z second keeps NaN.
+    // 8x8 transpose in registers (pack_w): r[i] holds row i on entry, column i on exit.
+    static void transpose(V* r) {
+        V t[8], u[8];
+        for (int i = 0; i < 4; ++i) {
+            t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);      // per 128-bit half: a0 b0 a1 b1
+            t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);  //                   a2 b2 a3 b3
+        }
+        for (int h = 0; h < 2; ++h) {  // rows 4h..4h+3: u[4h + c] holds column c (and c + 4)
+            u[4 * h + 0] = _mm256_shuffle_ps(t[4 * h], t[4 * h + 2], _MM_SHUFFLE(1, 0, 1, 0));
+            u[4 * h + 1] = _mm256_shuffle_ps(t[4 * h], t[4 * h + 2], _MM_SHUFFLE(3, 2, 3, 2));
+            u[4 * h + 2] = _mm256_shuffle_ps(t[4 * h + 1], t[4 * h + 3], _MM_SHUFFLE(1, 0, 1, 0));
+            u[4 * h + 3] = _mm256_shuffle_ps(t[4 * h + 1], t[4 * h + 3], _MM_SHUFFLE(3, 2, 3, 2));
+        }
+        for (int c = 0; c < 4; ++c) {
+            r[c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x20);
+            r[4 + c] = _mm256_permute2f128_ps(u[c], u[4 + c], 0x31);
+        }
+    }
     static V relu(V z) { return _mm256_max_ps(_mm256_setzero_ps(), z); }
     static V leaky(V z, T alpha) {
         const V pos = _mm256_cmp_ps(z, _mm256_setzero_ps(), _CMP_GT_OQ);
@@ -92,6 +110,15 @@ struct F64 {
     static V all_sum(V v) {
         V t = _mm256_add_pd(v, _mm256_permute2f128_pd(v, v, 1));
         return _mm256_add_pd(t, _mm256_permute_pd(t, 0x5));
+    }
+    // 4x4 transpose in registers (pack_w): r[i] holds row i on entry, column i on exit.
+    static void transpose(V* r) {
+        const V t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);
+        const V t2 = _mm256_unpacklo_pd(r[2], r[3]), t3 = _mm256_unpackhi_pd(r[2], r[3]);
+        r[0] = _mm256_permute2f128_pd(t0, t2, 0x20);
+        r[1] = _mm256_permute2f128_pd(t1, t3, 0x20);
+        r[2] = _mm256_permute2f128_pd(t0, t2, 0x31);
+        r[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
     }
     static V relu(V z) { return _mm256_max_pd(_mm256_setzero_pd(), z); }
     static V leaky(V z, T alpha) {
