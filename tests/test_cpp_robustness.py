@@ -62,12 +62,24 @@ INTERRUPT_SCENARIO = """
 
     pyfwd.set_num_threads(2)
     rng = np.random.default_rng(0)
-    M = 4096
-    X = rng.standard_normal((M, 1024)).astype(np.float32)
-    W = rng.standard_normal((4096, 1024)).astype(np.float32)
-    net = pyfwd.Network([1024] + [1024] * 12, "relu", seed=0)
-    calls = {"dense": lambda X: pyfwd.dense(X, W, None, "relu", backend="cpp"),  # one long GEMM
-             "network": lambda X: net.forward(X, backend="cpp")}                # many layers
+    # Sized from this machine's speed so the long calls take ~2 s on any CPU: the
+    # GEMM grows along K, the network in depth (memory stays bounded either way).
+    A = np.ones((1024, 1024), np.float32)
+    t0 = time.perf_counter()
+    for _ in range(3):
+        pyfwd.dense(A, A, None, "linear", backend="cpp")
+    rate = 3 * 2 * 1024**3 / (time.perf_counter() - t0)  # flop/s
+    M, N = 4096, 2048
+    K = int(min(32768, max(1024, 2.0 * rate / (2 * M * N))))
+    depth = int(min(400, max(12, 2.0 * rate / (2 * M * 1024 * 1024))))
+    X = rng.standard_normal((M, K)).astype(np.float32)
+    W = rng.standard_normal((N, K)).astype(np.float32)
+    Xn = X[:, :1024].copy()
+    net = pyfwd.Network([1024] * (depth + 1), "relu", seed=0)
+    long_calls = {"dense": lambda M: pyfwd.dense(X[:M], W, None, "relu", backend="cpp"),  # one long GEMM
+                  "network": lambda M: net.forward(Xn[:M], backend="cpp")}              # many layers
+    calls = {"dense": lambda X: pyfwd.dense(X, W, None, "relu", backend="cpp"),
+             "network": lambda X: net.forward(X[:, :1024], backend="cpp")}
     small = X[:256]
     before = {k: f(small) for k, f in calls.items()}
 
@@ -76,15 +88,15 @@ INTERRUPT_SCENARIO = """
         t.start()
         return t
 
-    for name, f in calls.items():
+    for name, f in long_calls.items():
         t0 = time.perf_counter()
-        f(X[: M // 4])
+        f(M // 4)
         full = 4 * (time.perf_counter() - t0)  # what the whole batch would take
         assert full > 1.0, f"{name}: the call is too short ({full:.2f} s) to test an interrupt"
         timer = sigint_after(0.3)
         t0 = time.perf_counter()
         try:
-            f(X)
+            f(M)
         except KeyboardInterrupt:
             took = time.perf_counter() - t0
         else:
