@@ -283,3 +283,114 @@ def test_documented_submodules_after_plain_import():
                                           "True False"]
     with pytest.raises(AttributeError, match="module 'pyfwd' has no attribute 'nope'"):
         pyfwd.nope  # noqa: B018
+
+
+# -- scikit-learn-shaped predict / predict_proba / classes_ ------------------------
+
+def _identity_net(act, n=3):
+    """A one-layer network whose pre-activation is its input (W = I, b = 0)."""
+    return pyfwd.Network.from_arrays([np.eye(n)], None, act)
+
+
+def test_predict_and_predict_proba_by_output_layer(backend):
+    X = np.array([[0.5, -1.0, 2.0], [3.0, 0.25, -2.0]])
+    soft = _identity_net("softmax")
+    P = soft.forward(X, backend=backend)
+    assert soft.predict(X, backend=backend).tolist() == [2, 0]
+    np.testing.assert_array_equal(soft.predict_proba(X, backend=backend), P)
+    soft.classes_ = ["a", "b", "c"]
+    assert soft.predict(X, backend=backend).tolist() == ["c", "a"]
+    assert soft.predict(X[1], backend=backend) == "a"  # one sample, one prediction
+
+    # several sigmoid outputs: multi-label, 0/1 indicators per output (as scikit-learn)
+    multi = _identity_net("sigmoid")
+    assert multi.predict(X, backend=backend).tolist() == [[1, 0, 1], [1, 1, 0]]
+    np.testing.assert_array_equal(multi.predict_proba(X, backend=backend), multi.forward(X, backend=backend))
+
+    # one sigmoid output: p > 0.5 is the positive class; probabilities [1 - p, p]
+    binary = _identity_net("sigmoid", 1)
+    x1 = np.array([[-1.5], [0.75], [3.0], [-0.1]])
+    p = binary.forward(x1, backend=backend)[:, 0]
+    assert binary.predict(x1, backend=backend).tolist() == [0, 1, 1, 0]
+    np.testing.assert_array_equal(binary.predict_proba(x1, backend=backend), np.column_stack([1 - p, p]))
+    assert binary.predict_proba(x1[2], backend=backend).shape == (2,)
+    binary.classes_ = np.array(["no", "yes"], dtype=object)  # object arrays of str, as pandas gives
+    assert binary.predict(x1, backend=backend).tolist() == ["no", "yes", "yes", "no"]
+
+    # regressors (a linear last layer): the outputs as they are, 1-D for one output
+    reg = _identity_net("linear")
+    np.testing.assert_array_equal(reg.predict(X, backend=backend), X)
+    w = np.array([[1.0, 2.0, -1.0]])
+    reg1 = pyfwd.Network.from_arrays([w], [[0.5]], "linear")
+    y1 = reg1.predict(X, backend=backend)
+    assert y1.shape == (2,)
+    np.testing.assert_array_equal(y1, reg1.forward(X, backend=backend)[:, 0])
+    for net in (reg, reg1, _identity_net("relu")):
+        with pytest.raises(ValueError, match=r"predict_proba needs .*softmax or sigmoid.*activation is '(linear|relu)'"):
+            net.predict_proba(X, backend=backend)
+
+    # scores (e.g. logits) with labels: predict takes the argmax
+    logits = _identity_net("linear")
+    logits.classes_ = [10, 20, 30]
+    assert logits.predict(X, backend=backend).tolist() == [30, 10]
+
+
+def test_binary_threshold_is_strict_as_in_scikit_learn():
+    binary = _identity_net("sigmoid", 1)
+    assert binary.forward(np.zeros((1, 1)), backend="numpy")[0, 0] == 0.5
+    assert binary.predict(np.zeros((1, 1)), backend="numpy").tolist() == [0]  # p == 0.5 is negative
+
+
+@pytest.mark.parametrize("act, n, classes, exc, match", [
+    ("softmax", 3, ["a", "b"], ValueError, r"2 labels, the network needs one label per output \(3\)"),
+    ("sigmoid", 1, [0, 1, 2], ValueError, r"needs 2 labels \[negative, positive\]"),
+    ("softmax", 3, [1, 2, 1], ValueError, "distinct"),
+    ("softmax", 3, [[1, 2, 3]], ValueError, "1-D"),
+    ("softmax", 3, np.array([1, "b", 3], dtype=object), TypeError, "numbers, bools or strings"),
+    ("softmax", 3, np.array([b"a", b"b", b"c"]), TypeError, "numbers, bools or strings"),
+    ("softmax", 3, ["a", "b", "c" * 300], ValueError, "limited to 256 characters"),
+    ("linear", 1, [0, 1], ValueError, "single 'linear' output cannot classify"),
+])
+def test_classes_are_validated(act, n, classes, exc, match):
+    net = _identity_net(act, n)
+    with pytest.raises(exc, match=match):
+        net.classes_ = classes
+    assert net.classes_ is None
+
+
+def test_classes_are_immutable_and_clearable():
+    net = _identity_net("softmax")
+    labels = [3, 1, 2]
+    net.classes_ = labels
+    labels[0] = 9
+    assert net.classes_.tolist() == [3, 1, 2]
+    with pytest.raises(ValueError, match="WRITEABLE"):
+        net.classes_.flags.writeable = True
+    net.classes_ = None
+    assert net.classes_ is None and net.predict(np.eye(3)).tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("labels", [["cat", "dog", "emu"], [7, -2, 5], [0.5, 1.5, 2.5], None])
+def test_classes_survive_save_load_and_pickle(tmp_path, labels):
+    import pickle
+    net = _identity_net("softmax")
+    net.classes_ = labels
+    X = np.array([[0.0, 1.0, 0.0], [2.0, 0.0, 0.0]])
+    path = tmp_path / "m.npz"
+    net.save(path)
+    for copy in (pyfwd.Network.load(path), pickle.loads(pickle.dumps(net))):
+        if labels is None:
+            assert copy.classes_ is None
+        else:
+            assert copy.classes_.dtype == net.classes_.dtype
+            np.testing.assert_array_equal(copy.classes_, labels)
+        np.testing.assert_array_equal(copy.predict(X), net.predict(X))
+
+
+def test_binary_bool_classes_survive_save_load(tmp_path):
+    net = _identity_net("sigmoid", 1)
+    net.classes_ = [False, True]
+    net.save(tmp_path / "b.npz")
+    back = pyfwd.Network.load(tmp_path / "b.npz")
+    assert back.classes_.dtype == bool
+    assert back.predict(np.array([[-1.0], [1.0]])).tolist() == [False, True]

@@ -253,6 +253,26 @@ def sk():
     return MLPClassifier, MLPRegressor, fit, X[:600], y[:600]
 
 
+def check_sklearn_predictions(net, est, X):
+    """Every backend's predict equals the estimator's (labels, dtype kind and
+    shape) and predict_proba matches it; the inputs are far enough from every
+    decision boundary that exact equality of predict is a fair demand."""
+    np.testing.assert_array_equal(net.classes_, est.classes_)
+    P = est.predict_proba(X)
+    if net.activations[-1] == "sigmoid":
+        assert np.min(np.abs(P - 0.5)) > 1e-9
+    else:
+        top2 = np.sort(P, axis=1)[:, -2:]
+        assert np.min(top2[:, 1] - top2[:, 0]) > 1e-9
+    expected = est.predict(X)
+    assert len(np.unique(expected)) > 1, "a constant predictor would not test the thresholds"
+    for be in pyfwd.backends():
+        got = net.predict(X, backend=be)
+        assert got.shape == expected.shape and got.dtype.kind == expected.dtype.kind, be
+        np.testing.assert_array_equal(got, expected, err_msg=be)
+        np.testing.assert_allclose(net.predict_proba(X, backend=be), P, rtol=1e-9, atol=1e-12, err_msg=be)
+
+
 @pytest.mark.parametrize("activation", ["identity", "logistic", "tanh", "relu"])
 def test_from_sklearn_multiclass_softmax(sk, activation):
     MLPClassifier, _, fit, X, y = sk
@@ -261,24 +281,68 @@ def test_from_sklearn_multiclass_softmax(sk, activation):
     hidden = {"identity": "linear", "logistic": "sigmoid"}.get(activation, activation)
     assert net.activations == [hidden, hidden, "softmax"] and net.layer_dims == [64, 24, 16, 10]
     check_import(net, X, est.predict_proba(X), "float64")
-    assert np.array_equal(net.predict(X), est.predict(X))
+    check_sklearn_predictions(net, est, X)
 
 
-def test_from_sklearn_binary_logistic_one_output(sk):
+def test_from_sklearn_multiclass_string_labels(sk):
     MLPClassifier, _, fit, X, y = sk
-    est = fit(MLPClassifier((16,), max_iter=40, random_state=0), X, y % 2)
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
+    est = fit(MLPClassifier((16,), max_iter=30, random_state=1), X, names[y])
+    net = pyfwd.Network.from_sklearn(est)
+    assert net.classes_.tolist() == sorted(names)
+    check_sklearn_predictions(net, est, X)
+
+
+@pytest.mark.parametrize("labels", [(0, 1), (3, 7), ("cat", "dog"), (False, True)], ids=str)
+def test_from_sklearn_binary_logistic_one_output(sk, labels):
+    """A binary MLPClassifier has one logistic output: predict thresholds it (it
+    was an argmax over one column, always class 0), predict_proba is [1 - p, p],
+    and the labels are the estimator's."""
+    MLPClassifier, _, fit, X, y = sk
+    est = fit(MLPClassifier((16,), max_iter=40, random_state=0), X, np.array(labels)[y % 2])
     net = pyfwd.Network.from_sklearn(est)
     assert net.activations == ["relu", "sigmoid"] and net.layer_dims[-1] == 1
     check_import(net, X, est.predict_proba(X)[:, 1:], "float64")
+    check_sklearn_predictions(net, est, X)
 
 
-def test_from_sklearn_regressor_identity(sk):
-    _, MLPRegressor, fit, X, y = sk
-    targets = np.column_stack([y, X.sum(axis=1)])
-    est = fit(MLPRegressor(hidden_layer_sizes=(16,), activation="tanh", max_iter=40, random_state=0), X, targets)
+def test_from_sklearn_multilabel_logistic(sk):
+    MLPClassifier, _, fit, X, y = sk
+    Y = np.column_stack([y % 2, y > 4, y % 3 == 0]).astype(int)
+    est = fit(MLPClassifier((16,), max_iter=40, random_state=0), X, Y)
     net = pyfwd.Network.from_sklearn(est)
-    assert net.activations == ["tanh", "linear"]
-    check_import(net, X, est.predict(X), "float64")
+    assert net.activations == ["relu", "sigmoid"] and net.layer_dims[-1] == 3
+    check_import(net, X, est.predict_proba(X), "float64")
+    check_sklearn_predictions(net, est, X)
+
+
+@pytest.mark.parametrize("outputs", [1, 2])
+def test_from_sklearn_regressor_identity(sk, outputs):
+    _, MLPRegressor, fit, X, y = sk
+    targets = np.column_stack([y, X.sum(axis=1)])[:, :outputs]
+    est = fit(MLPRegressor(hidden_layer_sizes=(16,), activation="tanh", max_iter=40, random_state=0), X,
+              targets[:, 0] if outputs == 1 else targets)
+    net = pyfwd.Network.from_sklearn(est)
+    assert net.activations == ["tanh", "linear"] and net.classes_ is None
+    expected = est.predict(X)
+    check_import(net, X, expected.reshape(len(X), outputs), "float64")
+    for be in pyfwd.backends():
+        got = net.predict(X, backend=be)
+        assert got.shape == expected.shape == ((len(X),) if outputs == 1 else (len(X), 2))
+        assert_forward_close(got.reshape(len(X), outputs), net.weights, net.biases, net.activations, X)
+        with pytest.raises(ValueError, match="predict_proba needs"):
+            net.predict_proba(X, backend=be)
+
+
+def test_from_sklearn_labels_survive_save_load_and_pickle(sk, tmp_path):
+    import pickle
+    MLPClassifier, _, fit, X, y = sk
+    est = fit(MLPClassifier((8,), max_iter=30, random_state=0), X, np.array(["even", "odd"])[y % 2])
+    net = pyfwd.Network.from_sklearn(est)
+    net.save(tmp_path / "m.npz")
+    for back in (pyfwd.Network.load(tmp_path / "m.npz"), pickle.loads(pickle.dumps(net))):
+        np.testing.assert_array_equal(back.classes_, ["even", "odd"])
+        np.testing.assert_array_equal(back.predict(X), est.predict(X))
 
 
 def test_from_sklearn_dtype_and_errors(sk):

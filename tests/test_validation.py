@@ -245,3 +245,15 @@ def test_masked_arrays_refused_by_every_backend(backend):
     with pytest.raises(TypeError, match=r"W1: " + msg):
         net.params["W1"] = np.ma.array(W)
     np.testing.assert_array_equal(net.forward(X.filled(0), backend=backend), [[2.0, 2.0], [3.0, 3.0]])
+
+
+@pytest.mark.parametrize("classes, match", [
+    (((2_000_000,), np.int64), r"'classes' has shape \(2000000,\).*expected shape \(3,\)"),
+    (((3,), "<U4000000"), r"'classes' has shape \(3,\) and dtype <U4000000"),
+    (((3,), object), "dtype object.*refused"),
+    (np.array([[1, 2, 3]]), r"'classes' has shape \(1, 3\)"),
+    (np.array([1, 1, 2]), "entry 'classes': classes_ must be distinct labels"),
+])
+def test_load_checks_the_classes_entry(tmp_path, raises_in_bounded_memory, classes, match):
+    path = _write_npz(tmp_path / "c.npz", _net_entries(classes=classes))
+    raises_in_bounded_memory(lambda: pyfwd.Network.load(path), ValueError, match)

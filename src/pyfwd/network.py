@@ -2,6 +2,7 @@
 ``dense``: one fused layer; ``NeuralNetwork``: the tutorial's class."""
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import MutableMapping
 from typing import Any, Iterator, Sequence
@@ -90,9 +91,24 @@ def _small_entry(f: NpzReader, key: str, kinds: str, shape: tuple, max_len: int 
     return f.read(key)
 
 
+def _is_frozen(arr: np.ndarray) -> bool:
+    """Whether *arr* is read-only, C-ordered and exactly covers an immutable
+    ``bytes`` object (what :func:`_frozen` makes, and what pickle protocol 5
+    rebuilds an in-band read-only array as)."""
+    if arr.flags.writeable or not arr.flags.c_contiguous:
+        return False
+    base = arr
+    while isinstance(base, np.ndarray):
+        base = base.base
+    return type(base) is bytes and len(base) == arr.nbytes
+
+
 def _frozen(arr: np.ndarray) -> np.ndarray:
-    """A C-ordered copy of *arr* over an immutable ``bytes`` buffer: neither it
-    nor any view of it can ever be made writeable."""
+    """*arr* over an immutable ``bytes`` buffer: neither it nor any view of it
+    can ever be made writeable. A C-ordered copy, or *arr* itself when it
+    already is such an array (immutable data is shared safely)."""
+    if _is_frozen(arr):
+        return arr
     return np.frombuffer(arr.tobytes(), dtype=arr.dtype).reshape(arr.shape)
 
 
@@ -151,6 +167,16 @@ class Network:
     ``init`` is ``"he"`` (the tutorial's default: ``randn * sqrt(2/fan_in)``,
     biases zero), ``"xavier"`` (``randn * sqrt(2/(fan_in+fan_out))``) or
     ``"zeros"``; ``seed`` makes it reproducible.
+
+    A network pickles (any protocol, cloudpickle too, so joblib, Dask, Ray and
+    Spark can ship it), ``copy.deepcopy``-s and ``copy.copy``-s: the state is
+    its parameters and settings (``classes_`` and attributes you set), never
+    the backends' packed weights, which the copy rebuilds on first use; its
+    output is bit-identical to the original's on every backend. A copy (shallow
+    or deep) has its own parameter dict, lock and packed state; it shares the
+    parameter arrays, which are immutable, so assigning ``copy.params["W1"]``
+    leaves the original unchanged. A shallow copy also shares the attributes
+    you set (as any shallow copy does); a deep copy copies them.
     """
 
     def __init__(self, layer_dims: Sequence[int], activations, dtype="float32",
@@ -193,6 +219,7 @@ class Network:
         self._version = 0
         self._states: dict[str, tuple[int, Any]] = {}
         self._params: dict[str, np.ndarray] = {}
+        self._classes: np.ndarray | None = None
         for l, (W, b) in enumerate(zip(weights, biases), start=1):
             for key, arr in ((f"W{l}", W), (f"b{l}", b)):
                 self._params[key] = _frozen(as_array(arr, dtype, key))
@@ -203,6 +230,12 @@ class Network:
         (out,) (``None`` for zeros). The dtype defaults to the first weight's when
         it is float32/float64 (either byte order: values are kept, stored in
         native order), else float32. Masked arrays are refused with ``TypeError``."""
+        net = cls.__new__(cls)
+        net._setup_from_arrays(weights, biases, activations, dtype)
+        return net
+
+    def _setup_from_arrays(self, weights: Sequence, biases: Sequence | None, activations, dtype) -> None:
+        """:meth:`from_arrays`' checks, then :meth:`_setup` (also used by unpickling)."""
         for l, W in enumerate(weights, start=1):
             refuse_masked(W, f"W{l}")
         weights = [np.asarray(W) for W in weights]
@@ -226,7 +259,7 @@ class Network:
             if not dims:
                 dims.append(W.shape[1])
             dims.append(W.shape[0])
-        dims = cls._check_dims(dims)
+        dims = self._check_dims(dims)
         bs = []
         for l, (W, b) in enumerate(zip(weights, biases), start=1):
             refuse_masked(b, f"b{l}")
@@ -235,9 +268,7 @@ class Network:
                 raise ValueError(f"layer {l}: b{l} must have shape ({W.shape[0]},), got {b.shape}")
             bs.append(b)
         acts = canonical_list(activations, len(weights))
-        net = cls.__new__(cls)
-        net._setup(dims, acts, dt, weights, bs)
-        return net
+        self._setup(dims, acts, dt, weights, bs)
 
     # -- properties -----------------------------------------------------
     @property
@@ -324,9 +355,107 @@ class Network:
 
     __call__ = forward
 
+    # -- scikit-learn-shaped predictions -----------------------------------
+    def _task(self) -> str:
+        """What the output layer is, for :meth:`predict`: ``"multiclass"``
+        (softmax, or scores with ``classes_`` set), ``"binary"`` (one sigmoid
+        output), ``"multilabel"`` (several sigmoid outputs) or ``"regression"``."""
+        last, n_out = self._activations[-1], self._layer_dims[-1]
+        if last == "sigmoid":
+            return "binary" if n_out == 1 else "multilabel"
+        if last == "softmax" or self._classes is not None:
+            return "multiclass"
+        return "regression"
+
+    def _n_classes(self) -> int:
+        """How many labels ``classes_`` holds: 2 for one sigmoid output, else one per output."""
+        return 2 if self._task() == "binary" else self._layer_dims[-1]
+
+    @property
+    def classes_(self) -> np.ndarray | None:
+        """The class labels :meth:`predict` returns (as scikit-learn's ``classes_``),
+        or ``None``: then :meth:`predict` returns class indices.
+
+        Kept by :meth:`from_sklearn`, :meth:`save`/:meth:`load` and pickling.
+        Assign a 1-D sequence of distinct numbers, bools or strings (at most
+        256 characters each): one label per output, or ``[negative,
+        positive]`` for a single sigmoid output. Assigning labels to a network
+        whose output is neither softmax nor sigmoid makes :meth:`predict` take
+        the argmax of its outputs (scores such as logits) instead of returning
+        them as a regression. ``None`` clears them.
+        """
+        return self._classes
+
+    @classes_.setter
+    def classes_(self, classes) -> None:
+        self._classes = None if classes is None else self._check_classes(classes)
+
+    _MAX_LABEL_CHARS = 256  # what save/load accept (bounded reads)
+
+    def _check_classes(self, classes) -> np.ndarray:
+        arr = np.asarray(classes)
+        if arr.dtype.kind == "O":  # e.g. from pandas: all strings, or all numbers
+            items = arr.ravel().tolist()
+            kinds = {isinstance(c, str) for c in items}
+            if kinds == {True}:
+                arr = np.array(items, dtype=str).reshape(arr.shape)
+            elif kinds == {False}:
+                arr = np.array(items).reshape(arr.shape)
+        if arr.dtype.kind not in "biufU":
+            raise TypeError(f"classes_ must hold numbers, bools or strings, got dtype {arr.dtype}")
+        if arr.dtype.kind == "U" and arr.dtype.itemsize > 4 * self._MAX_LABEL_CHARS:
+            raise ValueError(f"classes_: labels are limited to {self._MAX_LABEL_CHARS} characters, "
+                             f"got one of {arr.dtype.itemsize // 4}")
+        if arr.ndim != 1:
+            raise ValueError(f"classes_ must be 1-D, got shape {arr.shape}")
+        last, n_out = self._activations[-1], self._layer_dims[-1]
+        if n_out == 1 and last != "sigmoid":
+            raise ValueError(f"classes_: a network with a single {last!r} output cannot classify; labels "
+                             "need softmax outputs, a single sigmoid output, or 2 or more scores")
+        n = self._n_classes()
+        if arr.shape[0] != n:
+            need = "2 labels [negative, positive] for its single sigmoid output" if n_out == 1 \
+                else f"one label per output ({n})"
+            raise ValueError(f"classes_ has {arr.shape[0]} labels, the network needs {need}")
+        if len(np.unique(arr)) != n:
+            raise ValueError(f"classes_ must be distinct labels, got {arr.tolist()}")
+        return _frozen(arr.astype(arr.dtype.newbyteorder("=")))
+
     def predict(self, X, backend: str | None = None) -> np.ndarray:
-        """Index of the largest output per sample (the predicted class)."""
-        return np.argmax(self.forward(X, backend=backend), axis=-1)
+        """Predictions as scikit-learn's ``predict`` gives them, by output layer:
+
+        * softmax (or any outputs when ``classes_`` is set): the argmax per sample;
+        * one sigmoid output: positive when ``p > 0.5``;
+        * several sigmoid outputs (multi-label): the 0/1 indicator matrix ``p > 0.5``;
+        * anything else (a regressor, e.g. a linear last layer): the outputs as
+          they are, 1-D ``(batch,)`` for a single output.
+
+        Classes are ``classes_[i]`` when ``classes_`` is set (strings too), else
+        the indices ``i``. One sample ``(in_features,)`` gives one prediction.
+        """
+        Y = self.forward(X, backend=backend)
+        task = self._task()
+        if task == "regression":
+            return Y[..., 0] if self._layer_dims[-1] == 1 else Y
+        if task == "multilabel":
+            return (Y > 0.5).astype(np.int64)
+        idx = (Y[..., 0] > 0.5).astype(np.intp) if task == "binary" else np.argmax(Y, axis=-1)
+        return idx if self._classes is None else self._classes.take(idx)
+
+    def predict_proba(self, X, backend: str | None = None) -> np.ndarray:
+        """Class probabilities, as scikit-learn's ``predict_proba``: softmax
+        outputs as they are; a single sigmoid output ``p`` as two columns
+        ``[1 - p, p]``; several sigmoid outputs (multi-label) as they are.
+        A network whose output layer is not softmax or sigmoid has no
+        probabilities: ``ValueError``."""
+        last = self._activations[-1]
+        if last not in ("softmax", "sigmoid"):
+            raise ValueError(f"predict_proba needs an output layer of probabilities (softmax or sigmoid); "
+                             f"this network's output activation is {last!r}: use forward() for its raw outputs")
+        Y = self.forward(X, backend=backend)
+        if self._task() == "binary":
+            return np.concatenate([1 - Y, Y], axis=-1)
+        return Y
 
     # -- description ----------------------------------------------------
     def summary(self) -> str:
@@ -352,10 +481,11 @@ class Network:
     _FORMAT = 1
 
     def save(self, path) -> None:
-        """Save to an ``.npz`` file (no pickle)."""
+        """Save to an ``.npz`` file (no pickle): parameters, settings and ``classes_``."""
+        extra = {} if self._classes is None else {"classes": self._classes}
         np.savez(path, pyfwd_format=np.array(self._FORMAT), layer_dims=np.array(self._layer_dims),
                  activations=np.array(self._activations), dtype=np.array(str(self._dtype)),
-                 **self._params)
+                 **self._params, **extra)
 
     @classmethod
     def load(cls, path) -> "Network":
@@ -391,7 +521,68 @@ class Network:
                     if dt.kind not in "biuf":
                         raise ValueError(f"{path}: {key} has dtype {dt}, expected float32 or float64")
                     out.append(f.read(key))
-            return cls.from_arrays(weights, biases, [str(a) for a in acts], dtype=str(dtype))
+            net = cls.from_arrays(weights, biases, [str(a) for a in acts], dtype=str(dtype))
+            if "classes" in f:  # optional; older files have none
+                labels = _small_entry(f, "classes", "biufU", (net._n_classes(),),
+                                      max_chars=cls._MAX_LABEL_CHARS)
+                try:
+                    net.classes_ = labels
+                except (TypeError, ValueError) as exc:
+                    raise ValueError(f"{path}: entry 'classes': {exc}") from None
+            return net
+
+    # -- pickling, copies -------------------------------------------------
+    # Pickles hold parameters and settings only: never packed buffers, backend
+    # state or locks. The state is a dict with a format number, so a later
+    # pyfwd can still read this one (and refuses a newer one clearly).
+    _PICKLE_FORMAT = 1
+    _INTERNAL = frozenset({"_layer_dims", "_activations", "_dtype", "_lock", "_version", "_states",
+                           "_params", "_classes"})
+
+    def __getstate__(self) -> dict:
+        with self._lock:
+            params = dict(self._params)
+        return {"pyfwd_pickle": self._PICKLE_FORMAT, "layer_dims": list(self._layer_dims),
+                "activations": list(self._activations), "dtype": self._dtype.name, "params": params,
+                "classes": self._classes,
+                # attributes a user (or a subclass) set on the network
+                "extra": {k: v for k, v in self.__dict__.items() if k not in self._INTERNAL}}
+
+    def __setstate__(self, state: dict) -> None:
+        if not isinstance(state, dict) or "pyfwd_pickle" not in state:
+            raise ValueError("cannot unpickle pyfwd.Network: the state is not one pyfwd wrote")
+        fmt = state["pyfwd_pickle"]
+        if fmt != self._PICKLE_FORMAT:
+            from ._version import __version__
+            raise ValueError(f"cannot unpickle pyfwd.Network: its state format is {fmt!r}, but pyfwd "
+                             f"{__version__} reads format {self._PICKLE_FORMAT}; it was written by a "
+                             "newer pyfwd: upgrade pyfwd to load it")
+        try:
+            dims, params = state["layer_dims"], state["params"]
+            L = len(dims) - 1
+            weights = [params[f"W{l}"] for l in range(1, L + 1)]
+            biases = [params[f"b{l}"] for l in range(1, L + 1)]
+            acts, dtype, classes, extra = state["activations"], state["dtype"], state["classes"], state["extra"]
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"cannot unpickle pyfwd.Network: damaged state ({type(exc).__name__}: {exc})") from None
+        self._setup_from_arrays(weights, biases, acts, dtype)
+        if self._layer_dims != list(dims):
+            raise ValueError(f"cannot unpickle pyfwd.Network: its parameters make layer_dims "
+                             f"{self._layer_dims}, its state says {list(dims)}")
+        self.classes_ = classes
+        self.__dict__.update(extra)
+
+    def __deepcopy__(self, memo) -> "Network":
+        """A new network with its own lock and packed state, other attributes
+        deep-copied. The parameter arrays are shared: they are immutable, so
+        nothing can tell them from copies (assigning to the copy's params
+        leaves the original as it is)."""
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        state = self.__getstate__()
+        state["extra"] = copy.deepcopy(state["extra"], memo)
+        new.__setstate__(state)
+        return new
 
     # -- other frameworks (pyfwd.interop) ---------------------------------
     @classmethod

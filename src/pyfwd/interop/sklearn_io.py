@@ -16,12 +16,14 @@ def from_sklearn(estimator, dtype=None):
 
     ``coefs_[l]`` is ``(in, out)``; pyfwd stores its transpose. Hidden layers
     use ``estimator.activation``, the output layer ``estimator.out_activation_``:
-    ``softmax`` for a multi-class classifier (the network returns
-    ``predict_proba``), ``logistic`` for a binary or multi-label classifier (the
-    network returns the positive-class probability per output: for a binary
-    classifier ``predict_proba`` is ``[1 - p, p]``), ``identity`` for a
-    regressor (the network returns ``predict`` as a 2-D array). The dtype
-    defaults to the coefficients' (float64 unless fitted on float32 data).
+    ``softmax`` for a multi-class classifier (``forward`` returns
+    ``predict_proba``), ``logistic`` for a binary or multi-label classifier
+    (``forward`` returns the positive-class probability per output: one column
+    for a binary classifier), ``identity`` for a regressor (``forward`` returns
+    ``predict`` as a 2-D array). A classifier's ``classes_`` is kept, so the
+    network's ``predict`` and ``predict_proba`` give what the estimator's do
+    (the original labels, strings too; ``[1 - p, p]`` for a binary one). The
+    dtype defaults to the coefficients' (float64 unless fitted on float32 data).
 
     Nothing of scikit-learn is imported: any object with these fitted attributes
     works.
@@ -47,4 +49,11 @@ def from_sklearn(estimator, dtype=None):
         what = f"layer {l} (coefs_[{l - 1}])"
         stack.dense(np.asarray(W).T, np.asarray(b), what)
         stack.activation(out if l == len(coefs) else hidden, what)
-    return stack.build(dtype)
+    net = stack.build(dtype)
+    classes = getattr(estimator, "classes_", None)
+    if classes is not None:
+        try:
+            net.classes_ = classes
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{name}: its classes_ cannot be kept ({exc})") from None
+    return net
