@@ -237,6 +237,22 @@ def test_core_network_accepts_valid():
     assert np.array_equal(y, np.maximum(np.ones((5, 4)) @ W1.T + b1, 0) @ W2.T)
 
 
+def test_core_network_accepts_equivalent_dtype_objects():
+    """An unpickled dtype is a copy, not NumPy's singleton descriptor (so is the
+    dtype of an array rebuilt from it): the dtype check is by equivalence, and a
+    pickled Network's parameters are accepted."""
+    import pickle
+    d = pickle.loads(pickle.dumps(np.dtype(F32)))
+    assert d is not np.dtype(F32)
+    W1, b1, W2 = (np.frombuffer(a.tobytes(), dtype=d).reshape(a.shape)
+                  for a in (_w(3, 4), np.arange(3, dtype=F32), _w(2, 3)))
+    net = _core.Network([W1, W2], [b1, None], [1, 0])
+    y = net.forward(np.ones((5, 4), F32))
+    assert np.array_equal(y, np.maximum(np.ones((5, 4)) @ W1.T + b1, 0) @ W2.T)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        _core.Network([W1.astype(">f4")], [None], [0])
+
+
 # -- a refused thread count --------------------------------------------------------
 REFUSED_THREADS_SCENARIO = """
     import resource

@@ -45,7 +45,14 @@ private:
             throw py::value_error("Network needs one weight, bias and activation per layer; got " +
                                   std::to_string(L) + " weights, " + std::to_string(biases_.size()) + " biases, " +
                                   std::to_string(acts_.size()) + " activations");
+        // float32 = 4, float64 = 8, anything else 0. array_t's check compares dtypes by
+        // equivalence, not identity: an unpickled or frombuffer dtype is not always the
+        // singleton descriptor, and must still be accepted.
+        auto float_size = [](py::handle a) -> int {
+            return py::isinstance<py::array_t<float>>(a) ? 4 : py::isinstance<py::array_t<double>>(a) ? 8 : 0;
+        };
         py::dtype dtype;
+        int size = 0;
         py::ssize_t prev_rows = 0;
         for (size_t l = 0; l < L; ++l) {
             const std::string layer = "layer " + std::to_string(l + 1) + ": ";
@@ -55,9 +62,11 @@ private:
             const auto W = py::reinterpret_borrow<py::array>(w);
             if (l == 0) {
                 dtype = W.dtype();
-                if (!dtype.is(py::dtype::of<float>()) && !dtype.is(py::dtype::of<double>()))
-                    throw py::type_error(layer + "W must be float32 or float64, got " + std::string(py::str(dtype)));
-            } else if (!W.dtype().is(dtype)) {
+                size = float_size(W);
+                if (size == 0)
+                    throw py::type_error(layer + "W must be float32 or float64 (native byte order), got " +
+                                         std::string(py::str(dtype)));
+            } else if (float_size(W) != size) {
                 throw py::type_error(layer + "W has dtype " + std::string(py::str(W.dtype())) + ", layer 1 has " +
                                      std::string(py::str(dtype)) + "; all parameters must share one dtype");
             }
@@ -74,7 +83,7 @@ private:
                     throw py::type_error(layer + "b must be a NumPy array or None, got " +
                                          std::string(Py_TYPE(b.ptr())->tp_name));
                 const auto B = py::reinterpret_borrow<py::array>(b);
-                if (!B.dtype().is(dtype))
+                if (float_size(B) != size)
                     throw py::type_error(layer + "b has dtype " + std::string(py::str(B.dtype())) + ", W has " +
                                          std::string(py::str(dtype)));
                 if (B.ndim() != 1 || B.shape(0) != W.shape(0))

@@ -84,8 +84,9 @@ py::array run(const py::array& x, F body) {
 template <typename F32, typename F64>
 py::array by_dtype(const py::array& x, F32 f32, F64 f64) {
     if (x.ndim() != 1) throw py::value_error("vmath: x must be 1-D");
-    if (x.dtype().is(py::dtype::of<float>())) return run<float>(x, f32);
-    if (x.dtype().is(py::dtype::of<double>())) return run<double>(x, f64);
+    // array_t's check: dtype equivalence, not identity (an unpickled dtype may be a copy)
+    if (py::isinstance<py::array_t<float>>(x)) return run<float>(x, f32);
+    if (py::isinstance<py::array_t<double>>(x)) return run<double>(x, f64);
     throw py::type_error("vmath: x must be float32 or float64");
 }
 
