@@ -1,8 +1,19 @@
 """The correctness gate: a kernel's output must meet pyfwd's numerics contract
 (``pyfwd.testing``) before the kernel is timed.
 
-The float64 reference and its error bound are computed once per case and shared
-by every kernel and thread count. For a large batch they are computed on a row
+Two checks (DESIGN.md, numerics contract):
+
+* every kernel's output, end to end: the bound carried through the network;
+* for an mlp run by a kernel that can return its forward cache (pyfwd's
+  backends), every layer against the float64 reference computed from the
+  kernel's own input to that layer (``pyfwd.testing.layer_report``, no carried
+  error): the carried bound of a deep network is loose enough to pass a wrong
+  layer. For a compiled backend the timed output (no cache) must also be
+  bitwise the cached call's output: the same kernels, so this ties the timed
+  path to the per-layer check (and a kernel that is not deterministic fails).
+
+The float64 end-to-end reference and its error bound are computed once per case
+and shared by every kernel and thread count. For a large batch they are computed on a row
 subset of the same inputs (rows are independent in a dense network): the first
 and last rows, which sit on blocking edges, and rows spread in between.
 """
@@ -10,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pyfwd.testing import compare, network_bounds
+from pyfwd.testing import compare, first_difference, layer_report, network_bounds
 
 from .cases import Case, Inputs
 
@@ -51,6 +62,28 @@ class Reference:
             self._bounds[computes] = (lb.A, lb.eA)
         return self._bounds[computes]
 
+    def _what(self) -> str:
+        c = self.case
+        return f"{c.label} {c.dtype}" + (f" ({len(self.rows)} of {c.batch} rows)" if self.subset else "")
+
+    def check_layers(self, y, y_cached, cache, bitwise: bool) -> str | None:
+        """None if every layer of *cache* (``forward(X, return_cache=True)`` of the
+        kernel that returned *y*) meets the per-layer bound on the checked rows
+        and, when *bitwise*, *y* is bitwise *y_cached*; else why not."""
+        c, d = self.case, self.data
+        try:
+            msg = layer_report(cache, d.weights, d.biases, c.acts, c.dtype, rows=self.rows)
+        except AssertionError as exc:  # cache keys
+            msg = str(exc)
+        if msg is not None:
+            return f"{self._what()}, per layer: {msg}"
+        if bitwise:
+            diff = first_difference(y, y_cached)
+            if diff is not None:
+                return (f"{self._what()}: the output without return_cache is not bitwise the same "
+                        f"kernel's output with it: {diff}")
+        return None
+
     def check(self, y, computes: str = "network") -> str | None:
         """None if *y* (the kernel's full output) is acceptable, else why not."""
         c = self.case
@@ -61,5 +94,4 @@ class Reference:
         if y.dtype != np.dtype(c.dtype):
             return f"output dtype {y.dtype}, expected {c.dtype}"
         ref, bound = self._bound(computes)
-        what = f"{c.label} {c.dtype}" + (f" ({len(self.rows)} of {c.batch} rows)" if self.subset else "")
-        return compare(y[self.rows], ref, bound, what)
+        return compare(y[self.rows], ref, bound, self._what())

@@ -17,6 +17,7 @@ import numpy as np
 from .cases import Case, Inputs
 
 Runner = Callable[[], np.ndarray]
+CacheRunner = Callable[[], "tuple[np.ndarray, dict[str, np.ndarray]]"]
 
 #: ISA levels of the cpp backend, best first (DESIGN.md, CPU dispatch contract).
 CPP_ISAS = ("avx512", "avx2", "generic")
@@ -46,6 +47,13 @@ class Kernel:
 
     def prepare(self, case: Case, data: Inputs) -> Runner:
         raise NotImplementedError
+
+    def prepare_cache(self, case: Case, data: Inputs) -> CacheRunner | None:
+        """For the gate only (never timed): a callable returning ``(output,
+        cache)`` as ``forward(X, return_cache=True)`` does, so that every layer of
+        an mlp is checked against the tight per-layer bound; None when the
+        kernel cannot return one (the gate then checks the output end to end)."""
+        return None
 
     def set_threads(self, n: int) -> None:
         """Follow the thread count of the cell (pyfwd and BLAS are set by the runner)."""
@@ -84,6 +92,21 @@ class PyfwdKernel(Kernel):
             return lambda: net.forward(X, backend=backend)
         W, b, act = data.weights[0], data.biases[0], case.acts[0]
         return lambda: pyfwd.dense(X, W, b, act, backend=backend)
+
+    def prepare_cache(self, case: Case, data: Inputs) -> CacheRunner | None:
+        if case.suite != "mlp":
+            return None  # one layer: the end-to-end bound is already the per-layer one
+        import pyfwd
+
+        backend, X = self.backend, data.X
+        net = pyfwd.Network.from_arrays(data.weights, data.biases, case.acts, dtype=case.dtype)
+        return lambda: net.forward(X, backend=backend, return_cache=True)
+
+    @property
+    def cache_bitwise(self) -> bool:
+        """The compiled backends run the same kernels with and without the cache:
+        their timed output must be bitwise the cached one (DESIGN.md)."""
+        return self.backend != "numpy"
 
     def enter(self) -> None:
         if self.isa is not None:

@@ -221,8 +221,15 @@ def _cell(k: Kernel, case: Case, data, ref: Reference, T: int, prof, predictor: 
         y = fn()
         first = time.perf_counter() - t0
         msg = ref.check(y, k.computes)
-        del y
-        row["gate"] = {"rows_checked": int(len(ref.rows)), "of": case.batch, "against": k.computes}
+        row["gate"] = {"rows_checked": int(len(ref.rows)), "of": case.batch, "against": k.computes,
+                       "per_layer": False}
+        cached = k.prepare_cache(case, data) if msg is None else None
+        if cached is not None:
+            y_cached, cache = cached()
+            msg = ref.check_layers(y, y_cached, cache, getattr(k, "cache_bitwise", False))
+            row["gate"]["per_layer"] = True
+            del y_cached, cache
+        del y, cached
         if msg is not None:
             row.update(status="FAILED", reason=msg)
             return row

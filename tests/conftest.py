@@ -26,6 +26,28 @@ def rng():
     return np.random.default_rng(12345)
 
 
+def pytest_addoption(parser):
+    parser.addoption("--run-slow", action="store_true", default=False,
+                     help="also run tests marked slow (as -m slow or PYFWD_HYPOTHESIS_PROFILE=slow do)")
+
+
+def _run_slow(config) -> bool:
+    """Tests marked ``slow`` (bigger hypothesis profiles) run only when asked for:
+    ``-m slow`` (any -m expression decides by itself), ``--run-slow``, or
+    ``PYFWD_HYPOTHESIS_PROFILE=slow``. A plain ``python -m pytest`` skips them."""
+    return bool(config.getoption("-m") or config.getoption("--run-slow")
+                or os.environ.get("PYFWD_HYPOTHESIS_PROFILE", "").strip() == "slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    if _run_slow(config):
+        return
+    skip = pytest.mark.skip(reason="slow: run with -m slow, --run-slow or PYFWD_HYPOTHESIS_PROFILE=slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 def pytest_report_header(config):
     return [f"pyfwd {pyfwd.__version__}: backends {BACKENDS}",
             f"unavailable: {pyfwd._config._registry.unavailable_reasons()}"]

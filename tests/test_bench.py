@@ -62,10 +62,58 @@ class WrongDtype(Kernel):
         return lambda: good().astype(np.float64)
 
 
+class WrongLayerKernel(Kernel):
+    """Right output (pyfwd's reference), but its forward cache holds a layer 1 off
+    by 1e-3 relative: only the per-layer check sees it."""
+
+    name = "wrong-layer-kernel"
+    suites = ("mlp",)
+    dtypes = ("float32",)
+
+    def _net(self, case, data):
+        import pyfwd
+        return pyfwd.Network.from_arrays(data.weights, data.biases, case.acts, dtype=case.dtype)
+
+    def prepare(self, case, data):
+        net = self._net(case, data)
+        return lambda: net.forward(data.X, backend="numpy")
+
+    def prepare_cache(self, case, data):
+        net = self._net(case, data)
+
+        def run():
+            y, cache = net.forward(data.X, backend="numpy", return_cache=True)
+            cache["Z1"] = cache["Z1"] * np.float32(1 + 1e-3)
+            return y, cache
+        return run
+
+
+class NotDeterministicKernel(WrongLayerKernel):
+    """A compiled-style kernel whose timed output differs by one ulp from its
+    cached call: the same kernels must give the same bits."""
+
+    name = "flaky-bits-kernel"
+    cache_bitwise = True
+
+    def prepare(self, case, data):
+        good = super().prepare(case, data)
+
+        def run():
+            y = good().copy()
+            y[0, 0] = np.nextafter(y[0, 0], np.float32(2))
+            return y
+        return run
+
+    def prepare_cache(self, case, data):
+        net = self._net(case, data)
+        return lambda: net.forward(data.X, backend="numpy", return_cache=True)
+
+
 @pytest.fixture(scope="module")
 def doc():
     cfg = Config(profile="tiny", kernels=("numpy", "numpy-textbook", "numpy-blas", "*-kernel"),
-                 progress=False, extra_kernels=[OffByALittle(), Raises(), WrongDtype()])
+                 progress=False, extra_kernels=[OffByALittle(), Raises(), WrongDtype(),
+                                                WrongLayerKernel(), NotDeterministicKernel()])
     return run(cfg)
 
 
@@ -84,6 +132,24 @@ def test_gate_rejects_a_wrong_kernel_and_does_not_time_it(doc):
                       ("float64-kernel", "output dtype float64, expected float32")):
         rows = [r for r in _rows(doc, name) if r["status"] != "n/a"]
         assert rows and all(r["status"] == "FAILED" and why in r["reason"] for r in rows), rows
+
+
+def test_gate_checks_every_layer_of_a_kernel_that_returns_its_cache(doc):
+    rows = [r for r in _rows(doc, "wrong-layer-kernel") if r["status"] != "n/a"]
+    assert rows
+    for r in rows:
+        assert r["status"] == "FAILED" and r["median_s"] is None, r
+        assert "per layer: layer 1 of 2" in r["reason"] and "Z1" in r["reason"], r["reason"]
+        assert r["gate"]["per_layer"] is True
+    rows = [r for r in _rows(doc, "flaky-bits-kernel") if r["status"] != "n/a"]
+    assert rows
+    for r in rows:
+        assert r["status"] == "FAILED", r
+        assert "not bitwise the same kernel's output with it: 1 of" in r["reason"], r["reason"]
+    # pyfwd's own backends are checked per layer on mlps; peers end to end only
+    for r in doc["results"]:
+        if r["status"] == "ok" and r["kernel"] in ("numpy", "numpy-textbook"):
+            assert r["gate"]["per_layer"] is (r["kernel"] == "numpy" and r["suite"] == "mlp"), r
 
 
 def test_correct_kernels_pass_the_gate_and_are_timed(doc):

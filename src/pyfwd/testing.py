@@ -21,6 +21,17 @@ How the bound travels (error bounds are elementwise, non-negative):
   rounding of ``z - max(z)`` (``2*u*max|z|``) and the evaluation error of N
   exponentials, their sum and one division: ``(N + 20)*u*|A_ref|``.
 
+Two checks of a network (DESIGN.md):
+
+* end to end (:func:`network_bounds`): the bound carried from the input to the
+  output. It grows fast with depth (for [784, 512, 256, 128, 10] float32 it
+  allows errors of ~29x the output), so a wrong layer can hide under it;
+* layer by layer (:func:`assert_layers_close`): with the cache of
+  ``forward(X, return_cache=True)``, each layer's ``Z_l`` and ``A_l`` against a
+  float64 reference computed from the backend's *own* ``A_{l-1}``, no carried
+  error (``eA_in = 0``). This one catches a wrong layer at any depth.
+  :func:`assert_forward_close` with ``cache=`` runs both.
+
 Non-finite reference values (NaN, +-inf: IEEE propagation of non-finite input)
 must be matched exactly in kind. Overflow in the working precision: where the
 magnitude ``(|A|+eA) @ |W|.T + |b|`` of a pre-activation exceeds the dtype's
@@ -49,6 +60,10 @@ __all__ = [
     "assert_within",
     "assert_dense_close",
     "assert_forward_close",
+    "assert_layers_close",
+    "layer_report",
+    "first_difference",
+    "assert_identical",
 ]
 
 
@@ -169,20 +184,108 @@ def assert_dense_close(actual, X, W, b, activation, dtype=None) -> None:
                   f"dense {activation} (M,K,N)=({M},{np.asarray(W).shape[1]},{N}) {dtype}")
 
 
+def _cache_keys(n_layers: int) -> set[str]:
+    return {"A0"} | {f"{k}{l}" for l in range(1, n_layers + 1) for k in "ZA"}
+
+
+def _check_cache_keys(cache, n_layers: int) -> None:
+    expected = _cache_keys(n_layers)
+    if set(cache) != expected:
+        raise AssertionError(f"cache keys {sorted(cache)}, expected {sorted(expected)}")
+
+
+def layer_report(cache, weights, biases, activations, dtype=None, rows=None) -> str | None:
+    """``None`` if every layer of *cache* (``forward(X, return_cache=True)``)
+    meets the per-layer contract, else a report naming the first wrong layer.
+
+    Layer ``l`` is checked against the float64 reference computed from the
+    backend's own input ``cache["A{l-1}"]``, with no carried error: ``Z_l``
+    within ``eZ`` and ``A_l`` within ``eA`` of :func:`layer_bound` (``eA_in=0``).
+    *rows* (an index array) checks only those batch rows (rows of a dense
+    network are independent): the bench's gate on large batches.
+    """
+    L = len(weights)
+    if not (len(biases) == len(activations) == L):
+        raise ValueError(f"{L} weights, {len(biases)} biases and {len(activations)} activations: "
+                         "one of each per layer expected")
+    dtype = np.dtype(dtype or np.asarray(weights[0]).dtype)
+    _check_cache_keys(cache, L)
+    sel = slice(None) if rows is None else np.asarray(rows)
+    for l, (W, b, act) in enumerate(zip(weights, biases, activations), start=1):
+        act = canonical(act)
+        for key in (f"A{l - 1}", f"Z{l}", f"A{l}"):
+            if np.asarray(cache[key]).dtype != dtype:
+                return f"cache {key}: dtype {np.asarray(cache[key]).dtype}, expected {dtype}"
+        A_in = np.asarray(cache[f"A{l - 1}"])[sel]
+        lb = layer_bound(A_in, W, b, act, dtype)  # the backend's own input, eA_in = 0
+        M, (N, K) = A_in.shape[0], np.asarray(W).shape
+        where = f"layer {l} of {L} ({act}, (M,K,N)=({M},{K},{N}), {dtype}, from the backend's own A{l - 1})"
+        for key, ref, bound in ((f"Z{l}", lb.Z, lb.eZ), (f"A{l}", lb.A, lb.eA)):
+            msg = compare(np.asarray(cache[key])[sel], ref, bound, f"{where}: {key}")
+            if msg is not None:
+                return msg
+    return None
+
+
+def assert_layers_close(cache, weights, biases, activations, dtype=None, rows=None) -> None:
+    """Assert every layer of a forward cache meets the per-layer contract (see
+    :func:`layer_report`): the tight check that catches one wrong layer at any depth."""
+    msg = layer_report(cache, weights, biases, activations, dtype, rows)
+    if msg is not None:
+        raise AssertionError(msg)
+
+
+def first_difference(actual, expected) -> str | None:
+    """``None`` if *actual* and *expected* have the same shape, dtype and bits
+    everywhere, else where they first differ and how many elements do."""
+    a, e = np.asarray(actual), np.asarray(expected)
+    if a.shape != e.shape or a.dtype != e.dtype:
+        return f"shape/dtype {a.shape} {a.dtype}, expected {e.shape} {e.dtype}"
+    if a.size == 0:
+        return None
+    uint = np.dtype(f"u{a.dtype.itemsize}")
+    diff = np.ascontiguousarray(a).view(uint) != np.ascontiguousarray(e).view(uint)
+    n = int(diff.sum())
+    if n == 0:
+        return None
+    idx = tuple(int(i) for i in np.argwhere(diff)[0])
+    return (f"{n} of {a.size} element(s) differ in their bits (shape {a.shape}); first at {idx}: "
+            f"{a[idx]!r}, expected {e[idx]!r}")
+
+
+def assert_identical(actual, expected, what="output") -> None:
+    """Assert bitwise equality (a deterministic kernel: same input, same bits)."""
+    msg = first_difference(actual, expected)
+    if msg is not None:
+        raise AssertionError(f"{what}: {msg}")
+
+
 def assert_forward_close(actual, weights, biases, activations, X, dtype=None, cache=None) -> None:
-    """Assert a network's output (and, if given, every ``Z_l``/``A_l`` of its
-    cache) meets the numerics contract, the bound carried layer to layer."""
+    """Assert a network's output meets the numerics contract, the bound carried
+    layer to layer from *X*.
+
+    With *cache* (from the same ``forward(X, return_cache=True)`` call), also:
+    its keys and dtypes; ``A0`` is *X* in the network's dtype; every ``Z_l`` and
+    ``A_l`` within the carried bound; every layer within the tight per-layer
+    bound from the backend's own input (:func:`assert_layers_close`); and
+    *actual* bitwise equal to the cache's ``A_L``."""
     dtype = np.dtype(dtype or np.asarray(weights[0]).dtype)
     acts = [canonical(a) for a in activations]
     bounds = network_bounds(weights, biases, acts, X, dtype)
+    L = len(bounds)
     _check_dtype(actual, dtype, "forward")
-    assert_within(actual, bounds[-1].A, bounds[-1].eA, f"forward output A{len(bounds)} {dtype}")
-    if cache is not None:
-        expected = {"A0"} | {f"{k}{l}" for l in range(1, len(bounds) + 1) for k in "ZA"}
-        if set(cache) != expected:
-            raise AssertionError(f"cache keys {sorted(cache)}, expected {sorted(expected)}")
-        for l, lb in enumerate(bounds, start=1):
-            _check_dtype(cache[f"Z{l}"], dtype, f"cache Z{l}")
-            _check_dtype(cache[f"A{l}"], dtype, f"cache A{l}")
-            assert_within(cache[f"Z{l}"], lb.Z, lb.eZ, f"cache Z{l}")
-            assert_within(cache[f"A{l}"], lb.A, lb.eA, f"cache A{l}")
+    assert_within(actual, bounds[-1].A, bounds[-1].eA, f"forward output A{L} {dtype}")
+    if cache is None:
+        return
+    _check_cache_keys(cache, L)
+    for l, lb in enumerate(bounds, start=1):
+        _check_dtype(cache[f"Z{l}"], dtype, f"cache Z{l}")
+        _check_dtype(cache[f"A{l}"], dtype, f"cache A{l}")
+        assert_within(cache[f"Z{l}"], lb.Z, lb.eZ, f"cache Z{l}")
+        assert_within(cache[f"A{l}"], lb.A, lb.eA, f"cache A{l}")
+    _check_dtype(cache["A0"], dtype, "cache A0")
+    x_in = np.asarray(X).astype(dtype)
+    if not np.array_equal(cache["A0"], x_in, equal_nan=True):
+        raise AssertionError(f"cache A0: not the input X in {dtype}: {first_difference(cache['A0'], x_in)}")
+    assert_layers_close(cache, weights, biases, acts, dtype)
+    assert_identical(actual, cache[f"A{L}"], f"forward output vs its cache A{L}")
