@@ -20,11 +20,14 @@ LAYER_SHAPES = ((1, 784, 128), (64, 784, 128), (1024, 1024, 1024), (256, 4096, 4
 #: Every activation of DESIGN.md, each fused into the layer's epilogue.
 ACTS = ("linear", "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "gelu", "silu")
 #: (layer_dims, activations, batches) of the mlp suite: the tutorial's toy, an MNIST
-#: classifier, and a deep wide network.
+#: classifier, a deep wide network, and a deep narrowing MNIST network whose hidden
+#: widths all differ (the shape of issue 9's Numba race: 4 weight layers, a batch
+#: split over threads; the gate checks each of its layers).
 MLPS = (
     ((3, 4, 2), ("relu", "sigmoid"), (5,)),
     ((784, 128, 10), ("relu", "softmax"), (1, 64, 1024, 60000)),
     ((1024, 4096, 4096, 1024), ("relu", "relu", "linear"), (1, 256)),
+    ((784, 512, 256, 128, 10), ("relu", "tanh", "relu", "softmax"), (64, 2048)),
 )
 
 
@@ -117,7 +120,8 @@ PROFILES = {
     "quick": Profile(
         "quick", {"float32": (64, 256, 1024), "float64": (256, 1024)}, LAYER_SHAPES[:2],
         LAYER_SHAPES[:3], ("relu", "sigmoid", "softmax", "gelu"),
-        (MLPS[0], (MLPS[1][0], MLPS[1][1], (1, 64, 1024)), (MLPS[2][0], MLPS[2][1], (1,))),
+        (MLPS[0], (MLPS[1][0], MLPS[1][1], (1, 64, 1024)), (MLPS[2][0], MLPS[2][1], (1,)),
+         (MLPS[3][0], MLPS[3][1], (2048,))),
         budget_s=0.04, max_call_s=0.5, min_samples=3, pause_s=0.12,
         notes=("quick: sizes capped at 1024, no 60000 batch, 4 activations, small budgets",)),
     # For the test-suite: seconds end to end, every code path.
