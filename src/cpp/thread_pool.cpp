@@ -173,8 +173,17 @@ void ThreadPool::run_impl(int ntasks, TaskFn fn, void* ctx) {
     for (int spins = 1; done_.load(std::memory_order_acquire) < ntasks; ++spins) {
         _mm_pause();
         if (spins % 64 == 0 && std::chrono::steady_clock::now() - t0 > kCallerSpin) {
-            std::unique_lock<std::mutex> lk(m_);
-            done_cv_.wait(lk, [&] { return done_.load(std::memory_order_acquire) >= ntasks; });
+            // Sleep until the workers are done, waking every kPollEvery: a caller left
+            // without a task (the workers took them all) must still see Ctrl-C, which
+            // only it can take (interrupt.h); the workers then stop at their next block.
+            const auto all_done = [&] { return done_.load(std::memory_order_acquire) >= ntasks; };
+            for (;;) {
+                {
+                    std::unique_lock<std::mutex> lk(m_);
+                    if (done_cv_.wait_for(lk, kPollEvery, all_done)) break;
+                }
+                poll_interrupt();  // without m_ held: it may run Python's signal handlers
+            }
             break;
         }
     }
