@@ -60,6 +60,9 @@ INTERRUPT_SCENARIO = """
     import numpy as np, pyfwd
     from pyfwd.testing import assert_dense_close
 
+    # Python leaves SIGINT ignored when it started ignored (a background job of a
+    # non-interactive shell, as CI may be): Ctrl-C's handler must be there to test it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     pyfwd.set_num_threads(2)
     rng = np.random.default_rng(0)
     # Sized from this machine's speed so the long calls take ~2 s on any CPU: the
