@@ -143,9 +143,7 @@ def mca(loop: Loop, cpu: str) -> float | None:
         return None
     lines = [".att_syntax"]
     for _, mn, ops in loop.insns:
-        if _JUMP.match(mn) or mn.startswith("nop") or mn.startswith("prefetch"):
-            if mn.startswith("prefetch"):
-                lines.append(f"{mn} {ops}")
+        if _JUMP.match(mn) or mn.startswith("nop"):  # the loop's branch and padding
             continue
         ops = re.sub(r"<[^>]*>", "", ops)
         lines.append(f"{mn} {ops}".strip())

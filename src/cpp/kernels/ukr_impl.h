@@ -37,12 +37,12 @@ inline void softmax_regs(typename VT::V* r, int last_lanes) {
     for (int j = 0; j < NV; ++j) r[j] = VT::div(r[j], tot);
 }
 
-// The transcendental activations and the in-tile softmax of a finished tile, on the
-// tile in C (just stored, so in L1): kept out of ukr_tile so that its accumulators are
-// never addressed through memory, which made GCC mirror them to the stack on every k
-// step of the AVX2 kernels.
+// The transcendental activations and the in-tile softmax (whole rows only) of a
+// finished tile, on the tile in C (just stored, so in L1): kept out of ukr_tile so that
+// its accumulators are never addressed through memory, which made GCC mirror them to
+// the stack on every k step of the AVX2 kernels.
 template <class VT, int M, int NV>
-__attribute__((noinline)) void tile_act(typename VT::T* C, int64_t ldc, int last_lanes, int act, int flags) {
+__attribute__((noinline)) void tile_act(typename VT::T* C, int64_t ldc, int last_lanes, int act) {
     using V = typename VT::V;
     constexpr int W = VT::W;
     for (int i = 0; i < M; ++i) {
@@ -50,7 +50,6 @@ __attribute__((noinline)) void tile_act(typename VT::T* C, int64_t ldc, int last
         V r[NV];
         for (int j = 0; j < NV; ++j) r[j] = (j < NV - 1 || last_lanes == W) ? VT::load(c + j * W) : VT::load_n(c + j * W, last_lanes);
         if (act == ACT_SOFTMAX) {
-            if (!(flags & UKR_FULLROW)) return;  // a row pass later
             softmax_regs<VT, NV>(r, last_lanes);
         } else {
             for (int j = 0; j < NV; ++j) r[j] = vec_act<VT>(r[j], act);
@@ -156,8 +155,10 @@ void ukr_tile(int64_t kc, const typename VT::T* __restrict A, int64_t lda, const
             else
                 VT::store_n(C + i * ldc + j * W, acc[i][j], last_lanes);
         }
-    if (last && act != ACT_LINEAR && act != ACT_RELU && act != ACT_LEAKY_RELU)
-        tile_act<VT, M, NV>(C, ldc, last_lanes, act, flags);
+    // softmax of a tile without whole rows: a row pass after the last N block
+    const bool in_tile = act == ACT_SOFTMAX ? (flags & UKR_FULLROW) != 0
+                                            : act != ACT_LINEAR && act != ACT_RELU && act != ACT_LEAKY_RELU;
+    if (last && in_tile) tile_act<VT, M, NV>(C, ldc, last_lanes, act);
 }
 
 #define PYFWD_UKR_ARGS                                                                                       \
@@ -203,19 +204,6 @@ void ukr_entry(int m, PYFWD_UKR_ARGS) {
 #undef PYFWD_UKR_ARGS
 #undef PYFWD_UKR_PASS
 
-// One group of W lanes (rows col0.. of W, *lanes* of them) of a packed sliver, any
-// strides: a gather per k, or lane by lane where 32-bit gather offsets would overflow.
-template <class VT, int NR, class Idx>
-void pack_w_group_strided(const typename VT::T* w, int64_t K, int64_t rsw, int64_t csw, int lanes, bool gather_ok,
-                          const Idx& idx, typename VT::T* out) {
-    if (gather_ok) {
-        for (int64_t k = 0; k < K; ++k) VT::store(out + k * NR, VT::gather_n(w + k * csw, idx, lanes));
-    } else {
-        for (int64_t k = 0; k < K; ++k)
-            for (int l = 0; l < VT::W; ++l) out[k * NR + l] = l < lanes ? w[l * rsw + k * csw] : 0;
-    }
-}
-
 // Whether VT has transpose(V r[W]): r[i] holds row i on entry, column i on exit.
 template <class VT, class = void>
 struct has_transpose : std::false_type {};
@@ -250,10 +238,14 @@ void pack_w_impl(const typename VT::T* W, int64_t N, int64_t K, int64_t rsw, int
             const auto* w = W + col0 * rsw;
             if (lanes == 0) {
                 for (int64_t k = 0; k < K; ++k) VT::store(out + k * NR, VT::zero());
-            } else if (rsw == 1) {
+                continue;
+            }
+            if (rsw == 1) {
                 for (int64_t k = 0; k < K; ++k)
                     VT::store(out + k * NR, lanes == W_ ? VT::load(w + k * csw) : VT::load_n(w + k * csw, lanes));
-            } else if constexpr (has_transpose<VT>::value) {
+                continue;
+            }
+            if constexpr (has_transpose<VT>::value) {
                 if (csw == 1 && lanes == W_) {
                     for (int64_t k0 = 0; k0 < K; k0 += W_) {
                         const int kk = static_cast<int>(std::min<int64_t>(W_, K - k0));
@@ -265,9 +257,12 @@ void pack_w_impl(const typename VT::T* W, int64_t N, int64_t K, int64_t rsw, int
                     }
                     continue;
                 }
-                pack_w_group_strided<VT, NR>(w, K, rsw, csw, lanes, gather_ok, idx, out);
+            }
+            if (gather_ok) {
+                for (int64_t k = 0; k < K; ++k) VT::store(out + k * NR, VT::gather_n(w + k * csw, idx, lanes));
             } else {
-                pack_w_group_strided<VT, NR>(w, K, rsw, csw, lanes, gather_ok, idx, out);
+                for (int64_t k = 0; k < K; ++k)
+                    for (int l = 0; l < W_; ++l) out[k * NR + l] = l < lanes ? w[l * rsw + k * csw] : 0;
             }
         }
     }
