@@ -30,6 +30,11 @@ bool g_filled[3] = {false, false, false};
 std::mutex g_mutex;
 std::atomic<const Dispatch*> g_active{nullptr};
 
+template <typename T>
+void rule_blocks(KernelBundle<T>& kb) {
+    kb.set_blocks(blocks_from_caches(kb.rule, cache_budget(cache_info()), kb.MR, kb.NR, int(sizeof(T))), "cache rule");
+}
+
 // Called only after cpu_supports(isa) said yes: fill_bundle of an ISA folder may itself
 // use that ISA's instructions.
 const Dispatch* filled(Isa isa) {
@@ -50,6 +55,8 @@ const Dispatch* filled(Isa isa) {
             case Isa::avx512: PYFWD_FILL(avx512) break;
 #undef PYFWD_FILL
         }
+        rule_blocks(d.f32);
+        rule_blocks(d.f64);
         g_filled[i] = true;
     }
     return &d;
@@ -67,6 +74,20 @@ const Dispatch& active_dispatch() {
         g_active.store(d, std::memory_order_release);
     }
     return *d;
+}
+
+Dispatch& dispatch_of(const std::string& name) {
+    const Isa isa = parse_isa(name);
+    if (!cpu_supports(isa))
+        throw std::invalid_argument("ISA level '" + name + "' is not supported by this CPU; supported here: " +
+                                    supported_isas_text());
+    std::lock_guard<std::mutex> lk(g_mutex);
+    return *const_cast<Dispatch*>(filled(isa));
+}
+
+void reset_blocks(Dispatch& d) {
+    rule_blocks(d.f32);
+    rule_blocks(d.f64);
 }
 
 void set_active_isa(const std::string& name) {

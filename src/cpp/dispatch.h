@@ -2,6 +2,7 @@
 // the CPU supports); tests and benchmarks may switch levels in-process.
 #pragma once
 #include <cstdint>
+#include <string>
 
 #include "cpu_features.h"
 #include "kernels/kernel_api.h"
@@ -21,6 +22,12 @@ struct Dispatch {
 const Dispatch& active_dispatch();
 // Switch level in-process; throws std::invalid_argument if unknown or unsupported.
 void set_active_isa(const std::string& name);
+
+// The bundle set of one level (filled on first use), for tuning its blocks; throws
+// std::invalid_argument if the level is unknown or unsupported.
+Dispatch& dispatch_of(const std::string& name);
+// Back to the blocks the cache rule gives (cache_info.h).
+void reset_blocks(Dispatch& d);
 
 template <typename T>
 const KernelBundle<T>& bundle_of(const Dispatch& d);

@@ -1,20 +1,14 @@
 #include "gemm.h"
 
 #include <algorithm>
+#include <atomic>
+#include <stdexcept>
 
 #include "interrupt.h"
 #include "thread_pool.h"
 
 namespace pyfwd {
 namespace {
-
-// Below this many flops a call runs on the calling thread: waking a worker costs more
-// than it saves (a few microseconds).
-constexpr double kSerialFlops = 1.5e6;
-// Each extra thread needs at least this much work.
-constexpr double kFlopsPerThread = 1.0e6;
-// Widest output for which A is read in place instead of packed (see gemm_part).
-constexpr int64_t kDirectMaxN = 512;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -56,15 +50,15 @@ struct Split {
     }
 };
 
-Split choose_split(int64_t M, int64_t N, int64_t K, int MR, int NR, int nthreads) {
+Split choose_split(int64_t M, int64_t N, int64_t K, int MR, int NR, int nthreads, const Tunables& tu) {
     Split s;
     s.by_rows = true;
     s.unit = MR;
     s.units = ceil_div(M, MR);
     s.extent = M;
     const double flops = 2.0 * double(M) * double(N) * double(std::max<int64_t>(K, 1));
-    if (nthreads <= 1 || flops < kSerialFlops) return s;
-    const int want = static_cast<int>(std::min<double>(nthreads, flops / kFlopsPerThread));
+    if (nthreads <= 1 || flops < tu.serial_flops) return s;
+    const int want = static_cast<int>(std::min<double>(nthreads, flops / tu.flops_per_thread));
     const int64_t um = ceil_div(M, MR), un = ceil_div(N, NR);
     auto eff = [](int64_t units, int p) {
         if (p <= 1) return 0.0;
@@ -104,28 +98,29 @@ AlignedBuf<T>& a_pack_buffer() {
 }
 
 template <typename T>
-void gemm_part(const KernelBundle<T>& kb, int64_t K, const T* A, int64_t rsa, int64_t csa, const T* Bp, T* C,
-               int64_t ldc, const Epilogue<T>& ep, const Part& p, int64_t N) {
+void gemm_part(const KernelBundle<T>& kb, const Blocks& blk, int64_t direct_max_n, int64_t K, const T* A,
+               int64_t rsa, int64_t csa, const T* Bp, T* C, int64_t ldc, const Epilogue<T>& ep, const Part& p,
+               int64_t N) {
     const int MR = kb.MR, NR = kb.NR;
-    const int64_t NC = kb.NC;
+    const int64_t NC = blk.NC;
     // K blocks: K <= 2*KC runs as one block (no round trip of C through memory between
     // blocks); longer K as ceil(K / KC) balanced blocks, rounded up to 8. Depends on K and
     // the bundle only, so every thread count sums in the same order.
-    const int64_t kblocks = K <= 2 * kb.KC ? 1 : ceil_div(K, kb.KC);
+    const int64_t kblocks = K <= 2 * int64_t(blk.KC) ? 1 : ceil_div(K, blk.KC);
     const int64_t KC = std::max<int64_t>(1, ceil_div(ceil_div(K, kblocks), 8) * 8);
     // M blocks: the A block may take MC x KC elements of L2 (the bundle's budget), so a
     // shorter K block allows more rows; then balanced, so that e.g. 256 rows run as one
     // block and W streams from memory once, not twice. (M blocking never changes the
     // order of any sum.)
     const int64_t mpart = p.m1 - p.m0;
-    const int64_t mc_max = std::max<int64_t>(MR, kb.MC * kb.KC / std::max<int64_t>(KC, 1) / MR * MR);
+    const int64_t mc_max = std::max<int64_t>(MR, int64_t(blk.MC) * blk.KC / std::max<int64_t>(KC, 1) / MR * MR);
     const int64_t mblocks = std::max<int64_t>(1, ceil_div(mpart, mc_max));
     const int64_t MC = ceil_div(ceil_div(mpart, mblocks), MR) * MR;
     // A with contiguous rows is read in place when N is small (the "sup" path): packing
     // costs one store per A element, as much as the N/16 FMAs it feeds when N is ~128.
     // For wide outputs the packed, contiguous A slivers win (measured: 2048^3 runs
     // ~25% slower unpacked: 14 row streams instead of one).
-    const bool direct = csa == 1 && rsa != 0 && N <= kDirectMaxN;
+    const bool direct = csa == 1 && rsa != 0 && N <= direct_max_n;
     T* Ap = direct ? nullptr : a_pack_buffer<T>().ensure(static_cast<std::size_t>(MC * std::max<int64_t>(KC, 1)));
     const int64_t bstride = std::max<int64_t>(K, 1) * NR;  // between W slivers
     // N <= NR: every tile holds whole rows and the micro-kernel does the softmax (the
@@ -171,7 +166,24 @@ void gemm_part(const KernelBundle<T>& kb, int64_t K, const T* A, int64_t rsa, in
     }
 }
 
+std::atomic<double> g_serial_flops{kDefaultTunables.serial_flops};
+std::atomic<double> g_flops_per_thread{kDefaultTunables.flops_per_thread};
+std::atomic<int64_t> g_direct_max_n{kDefaultTunables.direct_max_n};
+
 }  // namespace
+
+Tunables tunables() {
+    return Tunables{g_serial_flops.load(std::memory_order_relaxed), g_flops_per_thread.load(std::memory_order_relaxed),
+                    g_direct_max_n.load(std::memory_order_relaxed)};
+}
+
+void set_tunables(const Tunables& t) {
+    if (!(t.serial_flops >= 0) || !(t.flops_per_thread > 0) || t.direct_max_n < 0)
+        throw std::invalid_argument("tunables: serial_flops >= 0, flops_per_thread > 0, direct_max_n >= 0");
+    g_serial_flops.store(t.serial_flops, std::memory_order_relaxed);
+    g_flops_per_thread.store(t.flops_per_thread, std::memory_order_relaxed);
+    g_direct_max_n.store(t.direct_max_n, std::memory_order_relaxed);
+}
 
 template <typename T>
 std::size_t packed_w_size(const KernelBundle<T>& kb, int64_t N, int64_t K) {
@@ -198,12 +210,16 @@ template <typename T>
 void gemm_packed(const KernelBundle<T>& kb, int64_t M, int64_t N, int64_t K, const T* A, int64_t rsa,
                  int64_t csa, const T* Bp, T* C, int64_t ldc, const Epilogue<T>& ep, int nthreads) {
     if (M <= 0 || N <= 0) return;
-    const Split s = choose_split(M, N, K, kb.MR, kb.NR, nthreads);
+    // One snapshot of the blocks and thresholds for the whole call (a tuner may change
+    // them meanwhile; every snapshot gives the same bits).
+    const Blocks blk = kb.blocks();
+    const Tunables tu = tunables();
+    const Split s = choose_split(M, N, K, kb.MR, kb.NR, nthreads, tu);
     if (s.parts <= 1) {
-        gemm_part(kb, K, A, rsa, csa, Bp, C, ldc, ep, Part{0, M, 0, N}, N);
+        gemm_part(kb, blk, tu.direct_max_n, K, A, rsa, csa, Bp, C, ldc, ep, Part{0, M, 0, N}, N);
         return;
     }
-    auto task = [&](int t) { gemm_part(kb, K, A, rsa, csa, Bp, C, ldc, ep, s.part(t, M, N), N); };
+    auto task = [&](int t) { gemm_part(kb, blk, tu.direct_max_n, K, A, rsa, csa, Bp, C, ldc, ep, s.part(t, M, N), N); };
     ThreadPool::instance().run(s.parts, task);
     if (stop_requested()) return;  // the parts stopped early: C is unfinished anyway
     if (ep.act == ACT_SOFTMAX && !s.by_rows) rows_activate(kb, ACT_SOFTMAX, M, N, C, ldc, nthreads);
@@ -214,9 +230,10 @@ void gemm_dot(const KernelBundle<T>& kb, int64_t M, int64_t N, int64_t K, const 
               int64_t ldw, T* C, int64_t ldc, const Epilogue<T>& ep, int nthreads) {
     if (M <= 0 || N <= 0) return;
     const double flops = 2.0 * double(M) * double(N) * double(std::max<int64_t>(K, 1));
+    const Tunables tu = tunables();
     int parts = 1;
-    if (nthreads > 1 && flops >= kSerialFlops)
-        parts = static_cast<int>(std::min<double>({double(nthreads), flops / kFlopsPerThread, double(ceil_div(N, 8))}));
+    if (nthreads > 1 && flops >= tu.serial_flops)
+        parts = static_cast<int>(std::min<double>({double(nthreads), flops / tu.flops_per_thread, double(ceil_div(N, 8))}));
     if (parts <= 1) {
         kb.dot_rows(M, K, A, lda, W, ldw, 0, N, ep.bias, C, ldc);
     } else {

@@ -45,6 +45,24 @@ private:
     std::size_t cap_ = 0;
 };
 
+// The driver's run-time thresholds (the tuner may change them; none changes any bits:
+// threads split output rows or columns, never K, and the direct path sums in the same
+// order as the packed one).
+struct Tunables {
+    // Below this many flops a call runs on the calling thread: waking a worker costs
+    // more than it saves (a few microseconds).
+    double serial_flops;
+    // Each extra thread needs at least this much work.
+    double flops_per_thread;
+    // Widest output for which A with contiguous rows is read in place instead of packed
+    // (the "sup" path, see gemm_part).
+    int64_t direct_max_n;
+};
+constexpr Tunables kDefaultTunables{1.5e6, 1.0e6, 512};
+Tunables tunables();
+// Throws std::invalid_argument for negative / zero values.
+void set_tunables(const Tunables& t);
+
 // Elements of the packed W for this bundle.
 template <typename T>
 std::size_t packed_w_size(const KernelBundle<T>& kb, int64_t N, int64_t K);

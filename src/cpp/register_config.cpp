@@ -23,10 +23,39 @@ py::dict bundle_dict(const KernelBundle<T>& kb) {
     d["NR"] = kb.NR;
     d["MW"] = kb.MW;
     d["NW"] = kb.NW;
-    d["MC"] = kb.MC;
-    d["KC"] = kb.KC;
-    d["NC"] = kb.NC;
+    const Blocks b = kb.blocks();
+    d["MC"] = b.MC;
+    d["KC"] = b.KC;
+    d["NC"] = b.NC;
+    d["source"] = std::string(kb.blocks_source.load(std::memory_order_relaxed));
     return d;
+}
+
+py::dict caches_dict() {
+    const CacheInfo& c = cache_info();
+    const CacheBudget b = cache_budget(c);
+    py::dict d;
+    d["l1d"] = c.l1d;
+    d["l2"] = c.l2;
+    d["l3"] = c.l3;
+    d["l2_sharing"] = c.l2_sharing;
+    d["l3_sharing"] = c.l3_sharing;
+    d["l3_share"] = b.l3_share;
+    d["source"] = c.source;
+    return d;
+}
+
+template <typename T>
+void set_bundle_blocks(KernelBundle<T>& kb, int MC, int KC, int NC, const char* source) {
+    constexpr int kMax = 1 << 20;
+    if (MC < kb.MR || MC > kMax || MC % kb.MR != 0)
+        throw std::invalid_argument("MC must be a positive multiple of MR = " + std::to_string(kb.MR) +
+                                    " (at most 2^20), got " + std::to_string(MC));
+    if (NC < kb.NR || NC > kMax || NC % kb.NR != 0)
+        throw std::invalid_argument("NC must be a positive multiple of NR = " + std::to_string(kb.NR) +
+                                    " (at most 2^20), got " + std::to_string(NC));
+    if (KC < 8 || KC > kMax) throw std::invalid_argument("KC must be in [8, 2^20], got " + std::to_string(KC));
+    kb.set_blocks(Blocks{MC, KC, NC}, source);
 }
 
 // Each thread runs the active level's FMA loop for about `seconds`; GFLOP/s summed.
@@ -95,24 +124,63 @@ void register_config(py::module_& m) {
         blocks["float64"] = bundle_dict(d.f64);
         c["blocks"] = blocks;
         c["dot_max_m"] = kDotMaxM;  // dense() with at most this many rows: W not packed
+        c["caches"] = caches_dict();
+        const Tunables t = tunables();
+        py::dict tu;
+        tu["serial_flops"] = t.serial_flops;
+        tu["flops_per_thread"] = t.flops_per_thread;
+        tu["direct_max_n"] = t.direct_max_n;
+        c["tunables"] = tu;
         return c;
     });
+    m.def("cache_info", &caches_dict,
+          "This CPU's data caches (bytes), the CPUs sharing L2/L3, and where they were read from.");
     m.def(
-        "_tune_blocks",
-        [](const std::string& dtype, int MC, int KC, int NC) {
-            // Tuning hook: changes the active level's cache blocks (not MR/NR, which fix the
-            // packed layout). Not thread-safe; for block-size experiments only.
-            Dispatch& d = const_cast<Dispatch&>(active_dispatch());
-            auto set = [&](auto& kb) {
-                if (MC % kb.MR != 0 || NC % kb.NR != 0 || KC < 1)
-                    throw std::invalid_argument("MC must be a multiple of MR, NC of NR, KC >= 1");
-                kb.MC = MC;
-                kb.KC = KC;
-                kb.NC = NC;
-            };
-            if (dtype == "float64") set(d.f64); else set(d.f32);
+        "set_blocks",
+        [](const std::string& isa, const std::string& dtype, int MC, int KC, int NC, const std::string& source) {
+            // Changes one level's cache blocks (not MR/NR, which fix the packed layout);
+            // running and later calls see either the old or the new blocks, and every
+            // choice gives the same bits.
+            Dispatch& d = dispatch_of(isa);
+            static const char* const kSources[] = {"set", "tuned", "cache rule"};
+            const char* src = source == "tuned" ? kSources[1] : source == "cache rule" ? kSources[2] : kSources[0];
+            if (dtype == "float64")
+                set_bundle_blocks(d.f64, MC, KC, NC, src);
+            else if (dtype == "float32")
+                set_bundle_blocks(d.f32, MC, KC, NC, src);
+            else
+                throw std::invalid_argument("dtype must be 'float32' or 'float64', got '" + dtype + "'");
         },
-        py::arg("dtype"), py::arg("MC"), py::arg("KC"), py::arg("NC"));
+        py::arg("isa"), py::arg("dtype"), py::arg("MC"), py::arg("KC"), py::arg("NC"), py::arg("source") = "set");
+    m.def(
+        "reset_blocks", [](const std::string& isa) { reset_blocks(dispatch_of(isa)); }, py::arg("isa"),
+        "Back to the blocks the cache rule gives for this level.");
+    m.def("blocks", [](const std::string& isa) {
+        Dispatch& d = dispatch_of(isa);
+        py::dict b;
+        b["float32"] = bundle_dict(d.f32);
+        b["float64"] = bundle_dict(d.f64);
+        return b;
+    }, py::arg("isa"), "One level's register tiles and cache blocks, by dtype.");
+    m.def(
+        "tunables",
+        [] {
+            const Tunables t = tunables();
+            py::dict d;
+            d["serial_flops"] = t.serial_flops;
+            d["flops_per_thread"] = t.flops_per_thread;
+            d["direct_max_n"] = t.direct_max_n;
+            return d;
+        },
+        "The GEMM driver's threading and path thresholds.");
+    m.def(
+        "set_tunables",
+        [](double serial_flops, double flops_per_thread, int64_t direct_max_n) {
+            set_tunables(Tunables{serial_flops, flops_per_thread, direct_max_n});
+        },
+        py::arg("serial_flops") = kDefaultTunables.serial_flops,
+        py::arg("flops_per_thread") = kDefaultTunables.flops_per_thread,
+        py::arg("direct_max_n") = kDefaultTunables.direct_max_n);
     m.def("fma_peak_gflops", &fma_peak_gflops, py::arg("threads") = 1, py::arg("seconds") = 0.2,
           "Measured float32 FMA throughput of the active ISA level, GFLOP/s over `threads` threads.");
 }

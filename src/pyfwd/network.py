@@ -14,7 +14,7 @@ from ._npz import NpzReader
 from ._validate import as_array, as_float_dtype, check_out, native_float, refuse_masked
 from .activations import ACT_CODE, canonical, canonical_list
 
-__all__ = ["Network", "NeuralNetwork", "dense"]
+__all__ = ["Network", "NeuralNetwork", "PackedWeights", "dense"]
 
 _INITS = ("he", "xavier", "zeros")
 
@@ -33,14 +33,90 @@ def _prep_input(X, dtype: np.dtype, in_features: int, what: str):
     return X, squeeze
 
 
+def _weight_matrix(W) -> np.ndarray:
+    """W as a 2-D float array of its own float dtype (float32 for any other dtype)."""
+    refuse_masked(W, "W")
+    W = np.asarray(W) if not isinstance(W, np.ndarray) else W
+    W = as_array(W, native_float(W.dtype) or np.dtype(np.float32), "W")
+    if W.ndim != 2:
+        raise ValueError(f"W must be 2-D (out_features, in_features), got shape {W.shape}")
+    return W
+
+
+class PackedWeights:
+    """A dense layer's weights W (out, in), ready for many :func:`dense` calls.
+
+    ``dense(X, W, ...)`` packs W into the micro-kernel's layout on every call with
+    more than a few rows (packing costs about as much as a small product). A loop
+    that applies the same W to many batches packs it once instead::
+
+        Wp = pyfwd.PackedWeights(W)
+        for X in batches:
+            Y = pyfwd.dense(X, Wp, b, "relu")   # same bits as dense(X, W, b, "relu")
+
+    W is copied once, into immutable memory (changing the original later does not
+    change ``Wp``; make a new one). The cpp backend packs it on first use for the
+    active ISA level (and again if the level is switched); the other backends read
+    the copy. Pickles as its weights (the packing is rebuilt where it is used).
+
+    Parameters
+    ----------
+    W : array_like, shape (out_features, in_features)
+        float32 or float64 (other dtypes give float32), as for :func:`dense`.
+    """
+
+    __slots__ = ("_W", "_core_packed", "__weakref__")
+
+    def __init__(self, W) -> None:
+        if isinstance(W, PackedWeights):
+            W = W.weights
+        self._W = _frozen(np.ascontiguousarray(_weight_matrix(W)))
+        self._core_packed = None
+
+    @property
+    def weights(self) -> np.ndarray:
+        """The (read-only) W this object packs."""
+        return self._W
+
+    @property
+    def shape(self) -> tuple:
+        return self._W.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._W.dtype
+
+    def __repr__(self) -> str:
+        return f"PackedWeights(shape={self.shape}, dtype={self.dtype})"
+
+    def __getstate__(self):
+        return {"W": self._W}
+
+    def __setstate__(self, state) -> None:
+        self._W = _frozen(np.ascontiguousarray(state["W"]))
+        self._core_packed = None
+
+
 def dense(X, W, b=None, activation: str = "linear", backend: str | None = None, out=None):
     """One fused dense layer: ``activation(X @ W.T + b)``.
 
     X is (batch, in), W is (out, in) (PyTorch's ``nn.Linear.weight``), b is (out,)
     or None. The dtype is W's (float32 or float64, either byte order; other W
     dtypes give float32). Masked arrays are refused with ``TypeError``.
+    W may be a :class:`PackedWeights` to apply the same weights to many batches
+    without packing them again on each call (the same results, bit for bit).
     """
-    if (out is None and type(X) is np.ndarray and type(W) is np.ndarray
+    if type(W) is PackedWeights:
+        Wp = W
+        if (out is None and type(X) is np.ndarray and X.dtype == Wp._W.dtype and X.ndim == 2
+                and X.shape[1] == Wp._W.shape[1] and type(activation) is str and activation in ACT_CODE
+                and (b is None or (type(b) is np.ndarray and b.dtype == Wp._W.dtype
+                                   and b.shape == (Wp._W.shape[0],)))):
+            return _config.resolve(backend).dense_packed(X, Wp, b, activation, None)
+        W = Wp._W
+    else:
+        Wp = None
+    if (out is None and Wp is None and type(X) is np.ndarray and type(W) is np.ndarray
             and type(activation) is str and activation in ACT_CODE
             and (W.dtype == np.float32 or W.dtype == np.float64) and X.dtype == W.dtype
             and X.ndim == 2 and W.ndim == 2 and X.shape[1] == W.shape[1]
@@ -48,12 +124,8 @@ def dense(X, W, b=None, activation: str = "linear", backend: str | None = None, 
         # hot path: already-valid arrays and a canonical activation name
         return _config.resolve(backend).dense(X, W, b, activation, None)
     act = canonical(activation)
-    refuse_masked(W, "W")
-    W = np.asarray(W) if not isinstance(W, np.ndarray) else W
-    dtype = native_float(W.dtype) or np.dtype(np.float32)
-    W = as_array(W, dtype, "W")
-    if W.ndim != 2:
-        raise ValueError(f"W must be 2-D (out_features, in_features), got shape {W.shape}")
+    W = _weight_matrix(W)
+    dtype = W.dtype
     N, K = W.shape
     if b is not None:
         b = as_array(b, dtype, "b")
@@ -65,7 +137,10 @@ def dense(X, W, b=None, activation: str = "linear", backend: str | None = None, 
         check_out(out, shape, dtype, (X2, W, b))
     be = _config.resolve(backend)
     out2 = None if out is None else out.reshape(X2.shape[0], N)
-    Y = be.dense(X2, W, b, act, out=out2)
+    if Wp is not None:
+        Y = be.dense_packed(X2, Wp, b, act, out=out2)
+    else:
+        Y = be.dense(X2, W, b, act, out=out2)
     if out is not None:
         return out
     return Y.reshape(shape) if squeeze else Y

@@ -2,11 +2,13 @@
 // intrinsics, so the portable framework can include it. Each ISA's definitions live in
 // its own namespace (pyfwd::generic / avx2 / avx512) and translation unit.
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
 #include <utility>
 
+#include "cache_info.h"
 #include "epilogue.h"
 
 namespace pyfwd {
@@ -59,7 +61,24 @@ struct KernelBundle {
     SoftmaxRowFn<T> softmax_short = nullptr;  // rows of n <= NR: same bits as the fused epilogue
     int MR = 0, NR = 0;    // register tile
     int MW = 0, NW = 0;    // small-M tiles: up to MW rows get up to NW (multiple of NR) columns
-    int MC = 0, KC = 0, NC = 0;  // cache blocks (multiples of MR / - / NR)
+    BlockRule rule;        // how MC/KC/NC follow from the caches (cache_info.h)
+
+    // The cache blocks (MC a multiple of MR, NC of NR) in one atomic word, so that a
+    // tuner changing them never lets a running GEMM see half of the change (no block
+    // changes any result's bits: any snapshot is correct).
+    Blocks blocks() const {
+        const uint64_t w = blocks_.load(std::memory_order_relaxed);
+        return Blocks{int(w & 0x1fffff), int((w >> 21) & 0x1fffff), int((w >> 42) & 0x1fffff)};
+    }
+    void set_blocks(Blocks b, const char* source) {
+        blocks_.store(uint64_t(b.MC) | (uint64_t(b.KC) << 21) | (uint64_t(b.NC) << 42), std::memory_order_relaxed);
+        blocks_source.store(source, std::memory_order_relaxed);
+    }
+    // Where the blocks came from: "cache rule" (the caches of this CPU), "tuned", "set".
+    std::atomic<const char*> blocks_source{"unset"};
+
+private:
+    std::atomic<uint64_t> blocks_{0};
 };
 
 #define PYFWD_DECLARE_ISA(ns)                                   \

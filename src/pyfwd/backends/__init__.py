@@ -51,6 +51,12 @@ class Backend:
         """``activation(X @ W.T + b)`` for X (M, K), W (N, K), b (N,) or None."""
         raise NotImplementedError
 
+    def dense_packed(self, X: np.ndarray, Wp: Any, b: np.ndarray | None,
+                     activation: str, out: np.ndarray | None = None) -> np.ndarray:
+        """:meth:`dense` with a :class:`pyfwd.PackedWeights`; backends that pack
+        weights keep the packing on it. Default: the plain weights."""
+        return self.dense(X, Wp.weights, b, activation, out)
+
     def prepare(self, weights: list[np.ndarray], biases: list[np.ndarray],
                 activations: list[str]) -> Any:
         """Build the per-network state (packed weights, buffers). Called once per

@@ -131,12 +131,19 @@ struct F64 {
 
 }  // namespace
 
-// Block sizes (Haswell-class core: 16 ymm, 2 FMA ports, L1d 32 KB, L2 256 KB..2 MB):
+// Cache blocks (Haswell-class core: 16 ymm, 2 FMA ports), by the rule of cache_info.h
+// from the caches of the CPU that runs them; the figures below are those on the
+// reference caches (L1d 32 KB, L2 256 KB), where the rule gives the blocks first tuned:
 //  f32 6x16: 12 accumulators + 2 B vectors + 1 broadcast = 15 of 16 ymm.
-//  KC = 384: B sliver 384 x 16 x 4 B = 24 KB, inside a 32 KB L1 with an A sliver (9 KB)
-//    (the driver runs K up to 2*KC as one block: no extra round trip of C).
-//  MC = 6*16 = 96: A block 96 x 384 x 4 B = 144 KB, fits a 256 KB L2 (the smallest).
-//  f64 6x8: same register budget and bytes per sliver (8 x 8 B): same KC, MC = 6*8 = 48.
+//  KC: the B sliver takes 3/4 of L1d (kc_frac 0.75), 384 x 16 x 4 B = 24 KB, beside an
+//    A sliver (9 KB) (the driver runs K up to 2*KC as one block: no extra round trip
+//    of C).
+//  MC: the A block takes 9/16 of L2 (mc_frac 0.5625), 96 x 384 x 4 B = 144 KB. On a
+//    512 KB L2 (Zen 2/3) that is MC = 192.
+//  NC: the KC x NC panel of W takes this thread's L3 share (nc_frac 1).
+//  f64 6x8: same register budget and bytes per sliver (8 x 8 B): the same rule gives
+//    the same KC and half the MC (48).
+constexpr BlockRule kRule{/*kc_level=*/1, /*kc_frac=*/0.75, /*mc_frac=*/0.5625, /*nc_frac=*/1.0};
 void sgemm_ukr_avx2_6x16(int m, int64_t kc, const float* A, int64_t lda, const float* Bp, int64_t bstride, float* C,
                          int64_t ldc, int n, const float* bias, int act, float alpha, int flags) {
     ukr_entry<F32, 6, 16, 1, 3>(m, kc, A, lda, Bp, bstride, C, ldc, n, bias, act, alpha, flags);
@@ -156,14 +163,14 @@ void fill_bundle(KernelBundle<float>& f32, KernelBundle<double>& f64) {
     f32.pack_w = &pack_w_impl<F32, 16>;
     f32.softmax_short = &softmax_short_impl<F32, 16, 2>;
     f32.MW = 1; f32.NW = 3 * 16;
-    f32.MR = 6; f32.NR = 16; f32.MC = 6 * 16; f32.KC = 384; f32.NC = 4096;
+    f32.MR = 6; f32.NR = 16; f32.rule = kRule;
     f64.ukr_name = "dgemm_ukr_avx2_6x8";
     f64.ukr = &dgemm_ukr_avx2_6x8;
     f64.dot_rows = &dot_rows_impl<F64, 2>;
     f64.pack_w = &pack_w_impl<F64, 8>;
     f64.softmax_short = &softmax_short_impl<F64, 8, 2>;
     f64.MW = 1; f64.NW = 3 * 8;
-    f64.MR = 6; f64.NR = 8; f64.MC = 6 * 8; f64.KC = 384; f64.NC = 4096;
+    f64.MR = 6; f64.NR = 8; f64.rule = kRule;
 }
 
 }  // namespace avx2

@@ -147,25 +147,30 @@ void pack_w_f32(const float* W, int64_t N, int64_t K, int64_t rsw, int64_t csw, 
 
 }  // namespace
 
-// Block sizes (Sapphire-Rapids-class core: 32 zmm, 2 FMA ports, L1d 48 KB, L2 2 MB):
+// Cache blocks (Sapphire-Rapids-class core: 32 zmm, 2 FMA ports), by the rule of
+// cache_info.h from the caches of the CPU that runs them; the figures below are those
+// on the reference caches (L1d 48 KB, L2 2 MB), where the rule gives the blocks tuned:
 //  f32 14x32: 28 accumulators + 2 B vectors + 1 broadcast = 31 of 32 zmm; per k 2 loads
 //    feed 28 FMAs, so the FMA ports, not the loads, are the limit.
-//  KC = 1024, and K up to 2*KC = 2048 in one block: each extra K block is a round trip
-//    of C through memory (C of a large GEMM lives in L3/DRAM, and the 14 rows of a C
-//    tile 4-8 KB apart fight over one L1 set), which costs more than streaming a B
-//    sliver larger than L1 (KC x NR x 4 B = 128-256 KB) from L2 with software prefetch.
+//  KC from L2 (kc_level 2, kc_frac 1/16): 2 MB / 16 / (32 x 4 B) = 1024, and K up to
+//    2*KC = 2048 in one block: each extra K block is a round trip of C through memory
+//    (C of a large GEMM lives in L3/DRAM, and the 14 rows of a C tile 4-8 KB apart
+//    fight over one L1 set), which costs more than streaming a B sliver larger than L1
+//    (KC x NR x 4 B = 128-256 KB) from L2 with software prefetch.
 //    Measured sgemm 1 thread, same process (MC x KC kept at the same A budget):
 //    KC 512 -> 1024: 2048^3 152 -> 162, 4096^3 151 -> 169 GFLOP/s; K = 784 (MNIST) is
 //    one block either way. Blocks are balanced (K = 2500: 2 x 1256, rounded up to 8).
-//  MC = 14*21 = 294: with KC, an A-block budget of MC x KC x 4 B = 1.2 MB of the 2 MB L2.
+//  MC: the A block takes 0.6 of L2: 14*21 = 294 rows x 1024 x 4 B = 1.2 MB of 2 MB.
 //    The driver gives a shorter K block more rows (MC x KC / kc) and balances the M
 //    blocks, so [1024, 4096, 4096, 1024] at batch 256 runs as one M block and streams
 //    each W once (+15% against two passes; MC 210 splits it and lost 7%).
-//  NC = 4096: B columns swept per A block (W is prepacked whole; this only bounds how
-//    much of it one A block meets before the next).
+//  NC: the KC x NC panel of W takes this thread's L3 share (nc_frac 1; W is prepacked
+//    whole: NC only bounds how much of it one A block meets before the next).
 //  f64 14x16: the same register budget with 8 lanes, and the same bytes per sliver
-//    (16 x 8 B = 32 x 4 B); KC = 512 and MC = 14*20 = 280 (A budget 1.1 MB) as first
-//    tuned: the f32 move to KC 1024 above was not re-measured for f64.
+//    (16 x 8 B = 32 x 4 B); KC from 1/32 of L2 (512 on 2 MB) and the same A share
+//    (294 rows, 1.2 MB): the f32 move to KC 1024 above was not re-measured for f64.
+constexpr BlockRule kRuleF32{/*kc_level=*/2, /*kc_frac=*/1.0 / 16, /*mc_frac=*/0.6, /*nc_frac=*/1.0};
+constexpr BlockRule kRuleF64{/*kc_level=*/2, /*kc_frac=*/1.0 / 32, /*mc_frac=*/0.6, /*nc_frac=*/1.0};
 void sgemm_ukr_avx512_14x32(int m, int64_t kc, const float* A, int64_t lda, const float* Bp, int64_t bstride, float* C,
                             int64_t ldc, int n, const float* bias, int act, float alpha, int flags) {
     ukr_entry<F32, 14, 32, 2, 4>(m, kc, A, lda, Bp, bstride, C, ldc, n, bias, act, alpha, flags);
@@ -185,14 +190,14 @@ void fill_bundle(KernelBundle<float>& f32, KernelBundle<double>& f64) {
     f32.pack_w = &pack_w_f32;
     f32.softmax_short = &softmax_short_impl<F32, 32, 2>;
     f32.MW = 2; f32.NW = 4 * 32;
-    f32.MR = 14; f32.NR = 32; f32.MC = 14 * 21; f32.KC = 1024; f32.NC = 4096;
+    f32.MR = 14; f32.NR = 32; f32.rule = kRuleF32;
     f64.ukr_name = "dgemm_ukr_avx512_14x16";
     f64.ukr = &dgemm_ukr_avx512_14x16;
     f64.dot_rows = &dot_rows_impl<F64, 4>;
     f64.pack_w = &pack_w_impl<F64, 16>;
     f64.softmax_short = &softmax_short_impl<F64, 16, 2>;
     f64.MW = 2; f64.NW = 4 * 16;
-    f64.MR = 14; f64.NR = 16; f64.MC = 14 * 20; f64.KC = 512; f64.NC = 4096;
+    f64.MR = 14; f64.NR = 16; f64.rule = kRuleF64;
 }
 
 }  // namespace avx512

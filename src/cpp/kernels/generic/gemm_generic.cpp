@@ -45,8 +45,12 @@ struct Scalar {
 
 }  // namespace
 
-// 4x8: 32 scalar accumulators; KC = 256 keeps the 8 KB (f32) / 16 KB (f64) B sliver in
-// any L1; MC = 64 keeps the A block (64-128 KB) in L2.
+// 4x8: 32 scalar accumulators. Cache blocks by the rule of cache_info.h; on the
+// reference caches (L1d 32 KB, L2 256 KB): KC = 256 keeps the 8 KB (f32, a quarter of
+// L1d) / 16 KB (f64, a half) B sliver in any L1; MC = 64 keeps the A block (64 KB f32,
+// 128 KB f64: the same shares of L2) in L2.
+constexpr BlockRule kRuleF32{/*kc_level=*/1, /*kc_frac=*/0.25, /*mc_frac=*/0.25, /*nc_frac=*/1.0};
+constexpr BlockRule kRuleF64{/*kc_level=*/1, /*kc_frac=*/0.5, /*mc_frac=*/0.5, /*nc_frac=*/1.0};
 void sgemm_ukr_generic_4x8(int m, int64_t kc, const float* A, int64_t lda, const float* Bp, int64_t bstride, float* C,
                            int64_t ldc, int n, const float* bias, int act, float alpha, int flags) {
     ukr_entry<Scalar<float>, 4, 8, 1, 1>(m, kc, A, lda, Bp, bstride, C, ldc, n, bias, act, alpha, flags);
@@ -66,14 +70,14 @@ void fill_bundle(KernelBundle<float>& f32, KernelBundle<double>& f64) {
     f32.pack_w = &pack_w_impl<Scalar<float>, 8>;
     f32.softmax_short = &softmax_short_impl<Scalar<float>, 8, 8>;
     f32.MW = 1; f32.NW = 1 * 8;
-    f32.MR = 4; f32.NR = 8; f32.MC = 64; f32.KC = 256; f32.NC = 4096;
+    f32.MR = 4; f32.NR = 8; f32.rule = kRuleF32;
     f64.ukr_name = "dgemm_ukr_generic_4x8";
     f64.ukr = &dgemm_ukr_generic_4x8;
     f64.dot_rows = &dot_rows_impl<Scalar<double>, 2>;
     f64.pack_w = &pack_w_impl<Scalar<double>, 8>;
     f64.softmax_short = &softmax_short_impl<Scalar<double>, 8, 8>;
     f64.MW = 1; f64.NW = 1 * 8;
-    f64.MR = 4; f64.NR = 8; f64.MC = 64; f64.KC = 256; f64.NC = 4096;
+    f64.MR = 4; f64.NR = 8; f64.rule = kRuleF64;
 }
 
 }  // namespace generic
