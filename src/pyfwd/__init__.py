@@ -9,13 +9,15 @@ from ._version import __version__
 from ._config import (backends, current_backend, get_backend, get_num_threads,
                       set_backend, set_num_threads, use_backend)
 from .activations import ACTIVATIONS
-from .network import Network, NeuralNetwork, dense
+from .network import Network, NeuralNetwork, PackedWeights, dense
+from ._tuning import tune
 
 __all__ = [
     "__version__",
     "ACTIVATIONS",
     "Network",
     "NeuralNetwork",
+    "PackedWeights",
     "dense",
     "backends",
     "current_backend",
@@ -25,6 +27,7 @@ __all__ = [
     "set_num_threads",
     "get_num_threads",
     "show_config",
+    "tune",
     "warmup",
 ]
 

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .. import _core  # ImportError when the core is not built
+from .. import _tuning as _tune
 from ..activations import ACT_CODE, ACTIVATIONS, LEAKY_SLOPE
 from . import Backend, BackendConfigError
 
@@ -38,6 +39,8 @@ def _check_core() -> None:
 
 
 _check_core()
+# The autotuner's saved winners for this machine (pyfwd.tune; PYFWD_TUNE=0 ignores them).
+_tune.load_saved()
 
 
 class CppBackend(Backend):
@@ -48,6 +51,12 @@ class CppBackend(Backend):
 
     def dense(self, X, W, b, activation, out=None):
         return self._dense(X, W, b, ACT_CODE[activation], out)
+
+    def dense_packed(self, X, Wp, b, activation, out=None):
+        packed = Wp._core_packed
+        if packed is None:  # a race here only packs twice; either object is right
+            packed = Wp._core_packed = _core.PackedDense(Wp.weights)
+        return self._dense(X, packed, b, ACT_CODE[activation], out)
 
     def prepare(self, weights, biases, activations) -> Any:
         """Pack the weights once for the active ISA level (the packed network
@@ -61,7 +70,9 @@ class CppBackend(Backend):
         _core.set_num_threads(int(n))
 
     def config(self) -> dict[str, Any]:
-        return dict(_core.config())
+        cfg = dict(_core.config())
+        cfg["tuning"] = _tune.status()
+        return cfg
 
     def warmup(self) -> None:
         """Touch every path once (pool threads, packing buffers): a few microseconds."""
