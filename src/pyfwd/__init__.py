@@ -8,8 +8,11 @@ from __future__ import annotations
 from ._version import __version__
 from ._config import (backends, current_backend, get_backend, get_num_threads,
                       set_backend, set_num_threads, use_backend)
+from ._threads import register_threadpoolctl as _register_threadpoolctl, threads
 from .activations import ACTIVATIONS
 from .network import Network, NeuralNetwork, dense
+
+_register_threadpoolctl()  # threadpoolctl.threadpool_limits(n) then limits pyfwd too
 
 __all__ = [
     "__version__",
@@ -24,6 +27,7 @@ __all__ = [
     "use_backend",
     "set_num_threads",
     "get_num_threads",
+    "threads",
     "show_config",
     "warmup",
 ]
@@ -71,6 +75,7 @@ def show_config(print_: bool = True) -> dict:
 
     import numpy as np
 
+    from . import _threads
     from ._config import _registry
 
     cfg: dict = {
@@ -82,6 +87,7 @@ def show_config(print_: bool = True) -> dict:
         "default_backend": current_backend(),
         "unavailable": _registry.unavailable_reasons(),
         "num_threads": get_num_threads(),
+        "threadpoolctl": _threads.threadpoolctl_status,
     }
     try:
         blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
