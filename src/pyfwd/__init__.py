@@ -34,9 +34,9 @@ __all__ = [
 
 
 #: Submodules imported on first use (``pyfwd.datasets.load_mnist()`` after a plain
-#: ``import pyfwd``), so ``import pyfwd`` stays fast and never imports matplotlib
-#: or a framework.
-_LAZY_SUBMODULES = ("datasets", "viz", "interop", "testing")
+#: ``import pyfwd``), so ``import pyfwd`` stays fast and never imports matplotlib,
+#: dask or a framework.
+_LAZY_SUBMODULES = ("datasets", "viz", "interop", "testing", "dask")
 
 
 def __getattr__(name: str):

@@ -61,14 +61,20 @@ def use_backend(name: str):
         _override.reset(token)
 
 
-def set_num_threads(n: int) -> None:
-    """Threads the compiled backends use (``cpp`` pool and Numba's ``prange``)."""
-    global _num_threads
+def check_num_threads(n) -> int:
+    """*n* as a thread count (an integer from 1 to ``MAX_THREADS``), else a clear error."""
     if isinstance(n, bool) or not isinstance(n, (int,)) and not hasattr(n, "__index__"):
         raise TypeError(f"number of threads must be an integer, got {type(n).__name__}")
     n = int(n)
     if not 1 <= n <= MAX_THREADS:
         raise ValueError(f"number of threads must be >= 1 and <= {MAX_THREADS}, got {n}")
+    return n
+
+
+def set_num_threads(n: int) -> None:
+    """Threads the compiled backends use (``cpp`` pool and Numba's ``prange``)."""
+    global _num_threads
+    n = check_num_threads(n)
     with _lock:
         # The count changes only once every loaded backend took it: a refused count
         # (threads that cannot be started) leaves the previous one, reported and in use.
