@@ -82,3 +82,17 @@ def test_03_torch_onnx_roundtrip(tmp_path):
     assert number(r"from_onnx\(torch\.onnx\.export\): .*max \|diff\| vs PyTorch (\S+)", out) < 1e-5
     assert (tmp_path / "onnx" / "03_pyfwd_export.onnx").is_file()
     assert (tmp_path / "onnx" / "03_torch_export.onnx").is_file()
+
+
+def test_04_dask_batch_inference(tmp_path):
+    pytest.importorskip("dask.distributed", reason="the example needs dask (pip install \"pyfwd[dask]\")")
+    out = run_example("04_dask_batch_inference.py", tmp_path, "--rows", "20000", "--chunk", "6000",
+                      "--workers", "2", "--tmpdir", str(tmp_path))
+    assert "wrote 20,000 rows x 784 float32 (0.06 GB)" in out
+    assert "cluster: 2 worker processes x 1 thread; pyfwd threads per worker: [1]" in out
+    assert "100% Completed" in out  # the progress bar
+    plain = out.replace(",", "")  # thousands separators
+    assert number(r"dask: 20000 rows in \S+ s (\d+) rows/s \(4 chunks of 6000 rows\)", plain) > 0
+    assert number(r"one process \d+ pyfwd threads: 20000 rows in \S+ s (\d+) rows/s", plain) > 0
+    assert "outputs identical bit for bit: True" in out
+    assert not list(tmp_path.glob("pyfwd-dask-*")), "the temporary file was left behind"

@@ -184,3 +184,8 @@ void register_config(py::module_& m) {
     m.def("fma_peak_gflops", &fma_peak_gflops, py::arg("threads") = 1, py::arg("seconds") = 0.2,
           "Measured float32 FMA throughput of the active ISA level, GFLOP/s over `threads` threads.");
 }
+
+// threadpoolctl finds thread pools by the file names of the loaded libraries, and
+// `_core.<abi>.so` is a common name (SciPy ships one too). pyfwd's controller
+// (pyfwd/_threads.py) also asks for this symbol, which only this library exports.
+extern "C" PYBIND11_EXPORT const char pyfwd_threadpoolctl_marker[] = "pyfwd";

@@ -8,9 +8,12 @@ from __future__ import annotations
 from ._version import __version__
 from ._config import (backends, current_backend, get_backend, get_num_threads,
                       set_backend, set_num_threads, use_backend)
+from ._threads import register_threadpoolctl as _register_threadpoolctl, threads
 from .activations import ACTIVATIONS
 from .network import Network, NeuralNetwork, PackedWeights, dense
 from ._tuning import tune
+
+_register_threadpoolctl()  # threadpoolctl.threadpool_limits(n) then limits pyfwd too
 
 __all__ = [
     "__version__",
@@ -26,6 +29,7 @@ __all__ = [
     "use_backend",
     "set_num_threads",
     "get_num_threads",
+    "threads",
     "show_config",
     "tune",
     "warmup",
@@ -33,9 +37,9 @@ __all__ = [
 
 
 #: Submodules imported on first use (``pyfwd.datasets.load_mnist()`` after a plain
-#: ``import pyfwd``), so ``import pyfwd`` stays fast and never imports matplotlib
-#: or a framework.
-_LAZY_SUBMODULES = ("datasets", "viz", "interop", "testing")
+#: ``import pyfwd``), so ``import pyfwd`` stays fast and never imports matplotlib,
+#: dask or a framework.
+_LAZY_SUBMODULES = ("datasets", "viz", "interop", "testing", "dask")
 
 
 def __getattr__(name: str):
@@ -74,6 +78,7 @@ def show_config(print_: bool = True) -> dict:
 
     import numpy as np
 
+    from . import _threads
     from ._config import _registry
 
     cfg: dict = {
@@ -85,6 +90,7 @@ def show_config(print_: bool = True) -> dict:
         "default_backend": current_backend(),
         "unavailable": _registry.unavailable_reasons(),
         "num_threads": get_num_threads(),
+        "threadpoolctl": _threads.threadpoolctl_status,
     }
     try:
         blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]

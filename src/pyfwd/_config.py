@@ -3,42 +3,18 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import os
 import threading
 
 from . import backends as _registry
+from ._threads import MAX_THREADS, default_num_threads
 
 _lock = threading.Lock()
 _default_backend: str | None = None
 _override: contextvars.ContextVar[str | None] = contextvars.ContextVar("pyfwd_backend", default=None)
 
 
-#: Upper bound on the thread count: a typo such as 10000 would otherwise start
-#: that many pool threads.
-MAX_THREADS = 1024
-
-
-def _cpu_count() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def _threads_from_env() -> int:
-    raw = os.environ.get("PYFWD_NUM_THREADS", "").strip()
-    if not raw:
-        return _cpu_count()
-    try:
-        n = int(raw)
-    except ValueError:
-        raise ValueError(f"PYFWD_NUM_THREADS must be a positive integer, got {raw!r}") from None
-    if not 1 <= n <= MAX_THREADS:
-        raise ValueError(f"PYFWD_NUM_THREADS must be an integer from 1 to {MAX_THREADS}, got {raw!r}")
-    return n
-
-
-_num_threads: int = _threads_from_env()
+# PYFWD_NUM_THREADS, OMP_NUM_THREADS, the CPUs this process may use (_threads.py)
+_num_threads: int = default_num_threads()
 
 
 def backends() -> list[str]:
@@ -85,14 +61,20 @@ def use_backend(name: str):
         _override.reset(token)
 
 
-def set_num_threads(n: int) -> None:
-    """Threads the compiled backends use (``cpp`` pool and Numba's ``prange``)."""
-    global _num_threads
+def check_num_threads(n) -> int:
+    """*n* as a thread count (an integer from 1 to ``MAX_THREADS``), else a clear error."""
     if isinstance(n, bool) or not isinstance(n, (int,)) and not hasattr(n, "__index__"):
         raise TypeError(f"number of threads must be an integer, got {type(n).__name__}")
     n = int(n)
     if not 1 <= n <= MAX_THREADS:
         raise ValueError(f"number of threads must be >= 1 and <= {MAX_THREADS}, got {n}")
+    return n
+
+
+def set_num_threads(n: int) -> None:
+    """Threads the compiled backends use (``cpp`` pool and Numba's ``prange``)."""
+    global _num_threads
+    n = check_num_threads(n)
     with _lock:
         # The count changes only once every loaded backend took it: a refused count
         # (threads that cannot be started) leaves the previous one, reported and in use.
