@@ -1,4 +1,4 @@
-"""The benchmark harness (bench/) on tiny sizes: the correctness gate rejects a
+"""The benchmark harness (pyfwd.bench) on tiny sizes: the correctness gate rejects a
 wrong kernel, the JSON document has its keys, the table renders, and the
 command runs end to end. No timing is asserted here (speed lives in the bench
 report, never in a unit test)."""
@@ -13,16 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from pyfwd.bench import Config, run
+from pyfwd.bench import report
+from pyfwd.bench.cases import PROFILES, Case, make_inputs
+from pyfwd.bench.gate import Reference, check_rows
+from pyfwd.bench.kernels import Kernel, NumpyTextbook
+from pyfwd.bench.timing import measure
 
-from bench import Config, run  # noqa: E402
-from bench import report  # noqa: E402
-from bench.cases import PROFILES, Case, make_inputs  # noqa: E402
-from bench.gate import Reference, check_rows  # noqa: E402
-from bench.kernels import Kernel, NumpyTextbook  # noqa: E402
-from bench.timing import measure  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 class OffByALittle(Kernel):
@@ -233,11 +231,18 @@ def test_measure_reports_order_statistics():
     assert len(calls) >= t.n_samples * t.calls_per_sample
 
 
-def _bench(args, tmp_path, pre=""):
+def _bench(args, tmp_path, pre="", out=True):
+    """``python -m pyfwd.bench --tiny`` (or *pre* then its main) in *tmp_path*, as a
+    user runs it from any directory, with the pyfwd under test on PYTHONPATH."""
     env = {k: v for k, v in os.environ.items() if k != "PYFWD_NUM_THREADS"}
-    code = pre + "import sys; from bench.cli import main; sys.exit(main(sys.argv[1:]))"
-    return subprocess.run([sys.executable, "-c", code, "--tiny", "--no-progress", "--out", str(tmp_path), *args],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
+    import pyfwd
+    src = str(Path(pyfwd.__file__).resolve().parents[1])
+    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    run_ = ["-c", pre + "import sys; from pyfwd.bench.cli import main; sys.exit(main(sys.argv[1:]))"] if pre \
+        else ["-m", "pyfwd.bench"]
+    return subprocess.run([sys.executable, *run_, "--tiny", "--no-progress",
+                           *(["--out", str(tmp_path)] if out else []), *args],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
 
 
 def test_tiny_run_end_to_end(tmp_path):
@@ -266,7 +271,7 @@ def test_runs_without_the_optional_peers(tmp_path):
 
 
 def test_targets_compare_the_right_cells():
-    from bench.targets import evaluate
+    from pyfwd.bench.targets import evaluate
 
     def row(kernel, suite, label, T, median):
         return {"kernel": kernel, "suite": suite, "label": label, "dtype": "float32", "threads": T,
@@ -290,7 +295,7 @@ def test_onnx_writers_share_pyfwd_activation_table(monkeypatch):
     """bench's ONNX Runtime graphs and Network.to_onnx both read the one table
     pyfwd.activations.ONNX_OPS (change it and both follow)."""
     pytest.importorskip("onnx", reason="onnx is not installed")
-    from bench.peers import build_onnx
+    from pyfwd.bench.peers import build_onnx
 
     import pyfwd
     from pyfwd.activations import ONNX_OPS
@@ -303,3 +308,208 @@ def test_onnx_writers_share_pyfwd_activation_table(monkeypatch):
     for act in ("silu", "softmax", "gelu"):
         ops = [n.op_type for n in build_onnx(W, b, [act], "float32").graph.node]
         assert ops == ["Gemm", *(["Sigmoid", "Mul"] if act == "silu" else [ONNX_OPS[act][0]])]
+
+
+# -- installable bench, the user's own network, per-ISA rows, plots (issues 10, 12) --
+ROW_KEYS = ("dims", "activations", "dtype", "batch", "threads", "samples_s", "pyfwd_commit", "p10_s")
+
+
+def test_every_row_carries_its_network_timing_samples_and_commit(doc):
+    assert doc["pyfwd_commit"] and doc["pyfwd_commit_from"]
+    for r in doc["results"]:
+        for key in ROW_KEYS[:5] + ("pyfwd_commit",):
+            assert key in r, (key, r)
+        assert r["pyfwd_commit"] == doc["pyfwd_commit"]
+        if r["status"] == "ok":
+            assert len(r["samples_s"]) == r["n_samples"]
+            assert r["min_s"] <= r["p10_s"] <= r["median_s"] <= r["p90_s"]
+            assert r["median_s"] == pytest.approx(float(np.median(r["samples_s"])))
+    mlp = next(r for r in doc["results"] if r["label"] == "[6,5,3] b=2")
+    assert (mlp["dims"], mlp["activations"], mlp["batch"]) == ([6, 5, 3], ["tanh", "softmax"], 2)
+
+
+def test_commit_is_git_describe_in_a_checkout_else_the_version(monkeypatch, tmp_path):
+    import pyfwd
+    from pyfwd.bench import machine
+
+    commit, how = machine.pyfwd_commit()
+    if (REPO / ".git").exists() and Path(pyfwd.__file__).resolve().parent == REPO / "src" / "pyfwd":
+        assert how == "git describe" and commit
+    fake = tmp_path / "site-packages" / "pyfwd"
+    fake.mkdir(parents=True)
+    monkeypatch.setattr(pyfwd, "__file__", str(fake / "__init__.py"))
+    assert machine.pyfwd_commit() == (pyfwd.__version__, "version (not run from a git checkout)")
+
+
+def test_json_keeps_number_lists_on_one_line():
+    text = report.dumps({"results": [{"dims": [784, 512, 10], "samples_s": [1.5e-05, 2.25e-05, 3.0]}]})
+    assert '"dims": [784, 512, 10]' in text and '"samples_s": [1.5e-05, 2.25e-05, 3.0]' in text
+    assert json.loads(text)["results"][0]["samples_s"] == [1.5e-05, 2.25e-05, 3.0]
+
+
+def test_runs_from_any_directory_with_results_under_it(tmp_path):
+    """``python -m pyfwd.bench`` needs no repository: results go to ./bench/results."""
+    p = _bench(["--kernels", "numpy-blas", "--suite", "gemm", "--no-plots"], tmp_path, out=False)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert (tmp_path / "bench" / "results" / "latest.json").exists()
+
+
+def test_console_script_is_declared():
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11
+        tomllib = pytest.importorskip("tomli", reason="no TOML parser (tomllib is Python 3.11+)")
+    meta = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert meta["project"]["scripts"]["pyfwd-bench"] == "pyfwd.bench.cli:main"
+    from pyfwd.bench.cli import main
+    assert callable(main)
+
+
+def test_custom_network_runs_on_every_kernel(tmp_path):
+    p = _bench(["--dims", "6,5,3", "--acts", "tanh,softmax", "--batch", "1,4", "--dtype", "float32,float64",
+                "--threads", "1", "--no-plots"], tmp_path)
+    assert p.returncode == 0, p.stdout + p.stderr
+    doc = json.loads((tmp_path / "latest.json").read_text())
+    assert doc["custom_network"] is True
+    cases = {(r["label"], r["dtype"]) for r in doc["results"]}
+    assert cases == {(f"[6,5,3] b={b}", dt) for b in (1, 4) for dt in ("float32", "float64")}
+    ran = {r["kernel"] for r in doc["results"] if r["status"] == "ok"}
+    assert {"numpy", "numpy-textbook", "numpy-blas"} <= ran
+    assert {k for k, v in doc["kernels"].items() if v["status"] == "ok"} - {"openblas-avx2", "openblas-avx512"} <= ran
+    for r in doc["results"]:
+        assert r["dims"] == [6, 5, 3] and r["activations"] == ["tanh", "softmax"] and r["threads"] == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--dims", "6,5,3", "--acts", "tanh,relu,softmax"], "--acts needs 1 or 2 activation(s)"),
+    (["--dims", "6"], "--dims needs at least 2 sizes"),
+    (["--dims", "6,0,3"], "--dims takes positive integers"),
+    (["--dims", "6,5,3", "--acts", "swish2"], "unknown activation 'swish2'"),
+    (["--acts", "relu"], "--acts needs --dims"),
+    (["--dims", "6,3", "--dtype", "float16"], "--dtype takes float32 and/or float64"),
+])
+def test_custom_network_options_are_checked(args, message, capsys):
+    from pyfwd.bench.cli import main
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_kernel_colours_are_fixed_across_plots_and_runs():
+    from pyfwd.bench.kernels import KERNEL_NAMES
+    from pyfwd.bench.plots import COLOURS, colours
+
+    assert set(KERNEL_NAMES) <= set(COLOURS) and len(set(COLOURS.values())) == len(COLOURS)
+    a = colours({"kernels": dict.fromkeys(["numba", "cpp-avx2", "my-kernel"])})
+    b = colours({"kernels": dict.fromkeys(["cpp-avx2", "torch", "my-kernel", "numba"])})
+    assert a["numba"] == b["numba"] == COLOURS["numba"] and a["cpp-avx2"] == b["cpp-avx2"]
+    assert a["my-kernel"] not in COLOURS.values()
+
+
+def _synthetic_gemm_doc():
+    def row(kernel, label, T, median, dtype="float32"):
+        n = int(label[:-2])
+        return {"kernel": kernel, "suite": "gemm", "label": label, "case": f"gemm:{label}:{dtype}",
+                "dtype": dtype, "threads": T, "status": "ok", "reason": None, "median_s": median,
+                "gflops": 2 * n ** 3 / median / 1e9, "pct_peak": 50.0}
+    return {"kernels": {"cpp-avx2": {"status": "ok"}, "cpp-generic": {"status": "ok"},
+                        "openblas-avx2": {"status": "ok"}},
+            "results": [row("cpp-avx2", "1024^3", 1, 0.02), row("openblas-avx2", "1024^3", 1, 0.025),
+                        row("cpp-generic", "1024^3", 1, 0.5), row("cpp-avx2", "256^3", 2, 1e-3, "float64")]}
+
+
+def test_per_isa_rows_pair_each_level_with_openblas_of_its_width():
+    from pyfwd.bench.pinned_blas import NO_PEER
+
+    doc = _synthetic_gemm_doc()
+    rows = {(r["isa"], r["label"], r["dtype"]): r for r in report.per_isa_rows(doc)}
+    avx2 = rows[("avx2", "1024^3", "float32")]
+    assert avx2["op"] == "sgemm" and avx2["openblas"] == "openblas-avx2" and avx2["openblas_coretype"] == "Haswell"
+    assert avx2["ratio_vs_openblas"] == pytest.approx(1.25) and avx2["pct_peak"] == 50.0
+    generic = rows[("generic", "1024^3", "float32")]
+    assert generic["openblas"] is None and generic["note"] == NO_PEER
+    dgemm = rows[("avx2", "256^3", "float64")]
+    assert dgemm["op"] == "dgemm" and dgemm["openblas"] is None and "openblas-avx2 not run" in dgemm["note"]
+    text = "\n".join(report._render_per_isa(report.per_isa_rows(doc)))
+    assert "openblas-avx2 (Haswell)" in text and "1.25x" in text and NO_PEER in text
+    from pyfwd.bench.targets import evaluate
+    doc.update(threads=[1, 2], per_isa=report.per_isa_rows(doc))
+    got = {t["target"]: t for t in evaluate(doc)}
+    same = got["sgemm 1024^3 T=1: cpp-avx2 >= 1x OpenBLAS of the same width"]
+    assert same["status"] == "met" and same["value"] == pytest.approx(1.25) and same["issue"] == 10
+    assert got["sgemm 1024^3 T=1: cpp-avx2 >= 88% of its width's measured FMA peak"]["status"] == "missed"
+    generic = got["sgemm 1024^3 T=1: cpp-generic >= 1x OpenBLAS of the same width"]
+    assert generic["status"] == "n/a" and generic["reason"] == NO_PEER
+
+
+def test_pinned_openblas_runs_the_kernels_of_its_width():
+    """The worker's OpenBLAS, started with OPENBLAS_CORETYPE=Haswell, reports Haswell
+    kernels (whatever this process's OpenBLAS chose) and is gated and timed."""
+    from pyfwd.bench.kernels import discover
+    from pyfwd.bench.machine import blas_info
+
+    if not any(b.get("internal_api") == "openblas" for b in blas_info()):
+        pytest.skip("NumPy's BLAS is not OpenBLAS here")
+    (k,) = discover(["openblas-avx2"])
+    try:
+        if k.reason and "lacks avx2" in k.reason:
+            pytest.skip(k.reason)
+        assert k.reason is None, k.reason
+        assert k.architecture.lower() == "haswell"
+        case = Case("gemm", (16, 16), ("linear",), 16, "float64", False, 16)
+        data = make_inputs(case)
+        assert k.applies(case) is None
+        assert k.applies(Case("gemm", (5, 4), ("linear",), 3, "float32", False)) is not None
+        k.set_threads(1)
+        y = k.prepare(case, data)()
+        assert Reference(case, data).check(y, k.computes) is None
+        np.testing.assert_allclose(y, data.X @ data.weights[0].T, rtol=1e-12)
+        t = k.measure(None, 0.002, 0.0, 3)
+        assert t.n_samples >= 3 and 0 < t.p10_s <= t.median_s <= t.p90_s
+    finally:
+        k.close()
+
+
+def _synthetic_full_doc(seed=0):
+    """A full-profile-shaped document (every case label, every kernel, 1 and 2
+    threads) with random timings: what the plots must lay out readably."""
+    from pyfwd.bench.kernels import KERNEL_NAMES
+
+    rng = np.random.default_rng(seed)
+    results = []
+    for c in PROFILES["full"].cases():
+        for T in (1, 2):
+            base = c.flops / 50e9 + 2e-6
+            for k in KERNEL_NAMES:
+                if k.startswith("openblas-") and not c.square:
+                    continue
+                med = base * rng.uniform(0.7, 1.4)
+                results.append({"kernel": k, "suite": c.suite, "label": c.label, "case": c.key, "dtype": c.dtype,
+                                "threads": T, "status": "ok", "flops": c.flops, "median_s": med,
+                                "p10_s": med * 0.95, "p90_s": med * 1.1, "gflops": c.flops / med / 1e9})
+    doc = {"threads": [1, 2], "machine": {"cpu_model": "test CPU"}, "kernels": dict.fromkeys(KERNEL_NAMES, {}),
+           "results": results,
+           "peak_gflops_by_isa": {isa: {"available": True, "1": {"float32": p, "float64": p / 2},
+                                        "2": {"float32": 2 * p, "float64": p}}
+                                  for isa, p in (("avx2", 100.0), ("generic", 12.0))}}
+    from pyfwd.bench.runner import _speedups
+    _speedups(results)
+    return doc
+
+
+def test_plots_have_no_overlapping_labels(tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib", reason="matplotlib is not installed")
+    from pyfwd.bench import plots
+
+    seen = {}
+    real_save = plots.save
+
+    def check_then_save(fig, path, dpi):
+        seen[os.path.basename(path)] = plots.overlapping_texts(fig)
+        real_save(fig, path, dpi)
+
+    monkeypatch.setattr(plots, "save", check_then_save)
+    made, why = plots.make_plots(_synthetic_full_doc(), str(tmp_path), "t")
+    assert why is None and set(made) == {"plot_gemm", "plot_layer", "plot_mlp"}
+    assert seen and all(v == [] for v in seen.values()), {k: v[:5] for k, v in seen.items() if v}

@@ -1,6 +1,6 @@
 """Accuracy of the C++ vector math (kernels/<isa>/vmath.h) against high-precision references.
 
-Contract (DESIGN.md): at most 4 ulp from the correctly rounded value over the whole range,
+Contract (docs/design.md): at most 4 ulp from the correctly rounded value over the whole range,
 exact at the saturation points, NaN in -> NaN out, +-inf handled. The error of an output y
 is measured as |y - f(x)| / ulp(f(x)) with f(x) from a reference far more precise than the
 tested dtype (float64 for float32; 80-bit long double or mpmath for float64), so a

@@ -3,6 +3,10 @@
 
 namespace py = pybind11;
 
+#ifndef PYFWD_VERSION
+#error "PYFWD_VERSION is defined by CMakeLists.txt from src/pyfwd/_version.py"
+#endif
+
 void register_config(py::module_& m);
 void register_dense(py::module_& m);
 void register_network(py::module_& m);
@@ -12,7 +16,7 @@ void register_vmath(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "pyfwd compiled core: blocked GEMM with fused epilogues, per-ISA kernels, thread pool";
-    m.attr("__version__") = "0.1.0";
+    m.attr("__version__") = PYFWD_VERSION;  // from src/pyfwd/_version.py, by CMakeLists.txt
     register_config(m);
     register_dense(m);
     register_network(m);

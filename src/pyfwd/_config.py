@@ -95,4 +95,5 @@ def set_num_threads(n: int) -> None:
 
 
 def get_num_threads() -> int:
+    """The number of threads the compiled backends use (see :func:`set_num_threads`)."""
     return _num_threads

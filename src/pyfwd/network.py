@@ -348,14 +348,17 @@ class Network:
     # -- properties -----------------------------------------------------
     @property
     def layer_dims(self) -> list[int]:
+        """Layer sizes, inputs first (``[784, 128, 10]``)."""
         return list(self._layer_dims)
 
     @property
     def activations(self) -> list[str]:
+        """Canonical activation name of each layer (aliases resolved)."""
         return list(self._activations)
 
     @property
     def dtype(self) -> np.dtype:
+        """The network's dtype (float32 or float64): of its parameters and outputs."""
         return self._dtype
 
     @property
@@ -365,18 +368,23 @@ class Network:
 
     @property
     def params(self) -> Params:
+        """The parameters by name (``W1``, ``b1``, ...): read-only arrays; assign
+        ``net.params["W1"] = W`` to replace one (shape and values checked)."""
         return Params(self)
 
     @property
     def weights(self) -> list[np.ndarray]:
+        """``[W1, ..., WL]``, each ``(out_l, in_l)``."""
         return [self._params[f"W{l}"] for l in range(1, self.num_layers + 1)]
 
     @property
     def biases(self) -> list[np.ndarray]:
+        """``[b1, ..., bL]``, each ``(out_l,)``."""
         return [self._params[f"b{l}"] for l in range(1, self.num_layers + 1)]
 
     @property
     def num_params(self) -> int:
+        """Number of parameters (weights and biases)."""
         return int(sum(a.size for a in self._params.values()))
 
     # -- forward --------------------------------------------------------
@@ -737,14 +745,17 @@ class NeuralNetwork:
 
     @property
     def layer_dims(self) -> list[int]:
+        """Layer sizes, inputs first."""
         return self._net.layer_dims
 
     @property
     def activations(self) -> list[str]:
+        """Canonical activation name of each layer."""
         return self._net.activations
 
     @property
     def parameters(self) -> _TutorialParams:
+        """The tutorial's ``parameters`` dict view (``W1`` ``(out, in)``, ``b1`` ``(out, 1)``)."""
         return _TutorialParams(self._net)
 
     def forward_propagation(self, X):

@@ -1,6 +1,6 @@
 """The numerics contract as code: the one tolerance helper of pyfwd.
 
-DESIGN.md: a backend's output ``y`` in a dtype with unit roundoff ``u`` must
+docs/design.md (numerics): a backend's output ``y`` in a dtype with unit roundoff ``u`` must
 satisfy, element by element, for each layer with fan-in ``K``::
 
     |y - y_ref| <= 4*(K+2)*u*(|A| @ |W|.T + |b|) + 8*u*|y_ref| + tiny
@@ -21,7 +21,7 @@ How the bound travels (error bounds are elementwise, non-negative):
   rounding of ``z - max(z)`` (``2*u*max|z|``) and the evaluation error of N
   exponentials, their sum and one division: ``(N + 20)*u*|A_ref|``.
 
-Two checks of a network (DESIGN.md):
+Two checks of a network (docs/design.md):
 
 * end to end (:func:`network_bounds`): the bound carried from the input to the
   output. It grows fast with depth (for [784, 512, 256, 128, 10] float32 it
@@ -164,6 +164,8 @@ def compare(actual: np.ndarray, ref: np.ndarray, bound: np.ndarray, what: str = 
 
 
 def assert_within(actual, ref, bound, what="output") -> None:
+    """Raise ``AssertionError`` with :func:`compare`'s message if *actual* is not
+    within *bound* of *ref*."""
     msg = compare(actual, ref, bound, what)
     if msg is not None:
         raise AssertionError(msg)

@@ -12,17 +12,22 @@ import numpy as np
 #: A sample shorter than this groups several calls (timer overhead, jitter);
 #: the figure is then the mean call time within the sample.
 MIN_SAMPLE_S = 50e-6
+#: Samples are also at least budget / this long, so that a cell keeps at most
+#: about this many raw samples (every one goes into the JSON).
+MAX_KEPT_SAMPLES = 400
 
 
 @dataclass
 class Timing:
     median_s: float
+    p10_s: float
     p90_s: float
     min_s: float
     mean_s: float
     n_samples: int
     calls_per_sample: int
     total_s: float
+    samples_s: list  # every sample (mean call time within it), in the order taken
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -33,7 +38,8 @@ def measure(fn: Callable[[], object], budget_s: float, first_call_s: float,
     """Time *fn* (already called once, taking *first_call_s*, by the correctness
     gate). Warm-up: at least one more call and about a tenth of the budget. Then
     samples of ``calls_per_sample`` calls each until the budget is spent, with at
-    least *min_samples* (three when a single call is longer than the budget)."""
+    least *min_samples* (three when a single call is longer than the budget). A
+    sample lasts at least ``MIN_SAMPLE_S`` and budget / ``MAX_KEPT_SAMPLES``."""
     start = time.perf_counter()
     warm_until = start + 0.1 * budget_s
     t = first_call_s
@@ -43,7 +49,7 @@ def measure(fn: Callable[[], object], budget_s: float, first_call_s: float,
         t = time.perf_counter() - t0
         if time.perf_counter() >= warm_until:
             break
-    inner = max(1, math.ceil(MIN_SAMPLE_S / max(t, 1e-9)))
+    inner = max(1, math.ceil(max(MIN_SAMPLE_S, budget_s / MAX_KEPT_SAMPLES) / max(t, 1e-9)))
     need = min_samples if t * min_samples <= budget_s else 3
     samples: list[float] = []
     deadline = time.perf_counter() + budget_s
@@ -61,5 +67,6 @@ def measure(fn: Callable[[], object], budget_s: float, first_call_s: float,
         if gc_was:
             gc.enable()
     s = np.asarray(samples)
-    return Timing(float(np.median(s)), float(np.percentile(s, 90)), float(s.min()), float(s.mean()),
-                  len(samples), inner, time.perf_counter() - start)
+    return Timing(float(np.median(s)), float(np.percentile(s, 10)), float(np.percentile(s, 90)),
+                  float(s.min()), float(s.mean()), len(samples), inner, time.perf_counter() - start,
+                  [float(v) for v in samples])

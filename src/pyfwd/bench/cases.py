@@ -17,7 +17,7 @@ SUITES = ("gemm", "layer", "mlp")
 #: The (M, K, N) shapes of the layer suite (batch, fan-in, fan-out): MNIST's first
 #: layer at batch 1 and 64, a square layer, a wide transformer-sized layer.
 LAYER_SHAPES = ((1, 784, 128), (64, 784, 128), (1024, 1024, 1024), (256, 4096, 4096))
-#: Every activation of DESIGN.md, each fused into the layer's epilogue.
+#: Every activation pyfwd has (docs/design.md), each fused into the layer's epilogue.
 ACTS = ("linear", "relu", "leaky_relu", "sigmoid", "tanh", "softmax", "gelu", "silu")
 #: (layer_dims, activations, batches) of the mlp suite: the tutorial's toy, an MNIST
 #: classifier, a deep wide network, and a deep narrowing MNIST network whose hidden

@@ -1,5 +1,5 @@
 """The progress bar lives in the package (``pyfwd._progress``), shared with
 ``pyfwd.tune`` and training; re-exported here for the bench."""
-from pyfwd._progress import Progress
+from .._progress import Progress
 
 __all__ = ["Progress"]

@@ -1,7 +1,7 @@
 """The correctness gate: a kernel's output must meet pyfwd's numerics contract
 (``pyfwd.testing``) before the kernel is timed.
 
-Two checks (DESIGN.md, numerics contract):
+Two checks (docs/design.md, numerics):
 
 * every kernel's output, end to end: the bound carried through the network;
 * for an mlp run by a kernel that can return its forward cache (pyfwd's

@@ -14,7 +14,6 @@ from .cases import PROFILES, SUITES, Case, make_inputs
 from .gate import Reference
 from .kernels import Kernel, PyfwdKernel, discover, select
 from .progress import Progress
-from .timing import measure
 
 SCHEMA = "pyfwd-bench/1"
 #: Seconds after which a cell still running dumps every thread's stack to stderr.
@@ -30,6 +29,7 @@ class Config:
     threads: tuple[int, ...] | None = None       # default: 1 and all cores
     kernels: tuple[str, ...] | None = None       # fnmatch patterns; None: all
     cases: tuple[str, ...] | None = None         # fnmatch patterns on case labels; None: all
+    custom: tuple[Case, ...] | None = None       # the user's own network (--dims): replaces the suites
     compile_time: bool | None = None             # default: the profile's
     progress: bool = True
     seed: int = 0
@@ -74,11 +74,32 @@ class _Predictor:
 
 
 def _figures(row: dict, case: Case, peak: dict) -> None:
+    """GFLOP/s, samples/s and % of *peak*: the measured FMA peak of the kernel's
+    own vector width (its ISA level's probe), else of the default level."""
     t = row["median_s"]
     row["gflops"] = case.flops / t / 1e9
     row["samples_per_s"] = case.batch / t
     p = peak.get(str(row["threads"]), {}).get(case.dtype) if peak.get("available") else None
     row["pct_peak"] = 100.0 * row["gflops"] / p if p else None
+    row["peak_isa"] = peak.get("isa") if p else None
+
+
+def _peaks(prof, threads: list[int], runnable: list[Kernel], default_cpp: str | None) -> tuple[dict, dict]:
+    """(the default level's peak, {isa: peak} for every ISA level this CPU has):
+    the C++ core's FMA probe (``fma_peak_gflops`` runs the active level's FMA
+    loop) switched to each level in turn, so each level's rows are judged
+    against the peak of their own vector width."""
+    if prof.name == "tiny" and not any(k.backend == "cpp" for k in runnable if isinstance(k, PyfwdKernel)):
+        return {"available": False, "reason": "not probed (tiny run without cpp kernels)"}, {}
+    seconds = 0.02 if prof.name == "tiny" else 0.3
+    by_isa = {}
+    for isa in machine.cpp_isas():
+        by_isa[isa] = machine.peak_gflops(threads, seconds, isa)
+        by_isa[isa]["isa"] = f"cpp-{isa}"
+    default = (default_cpp or "")[len("cpp-"):]
+    if default in by_isa:
+        return by_isa[default], by_isa
+    return {**machine.peak_gflops(threads, seconds), "isa": default_cpp}, by_isa  # or why it is n/a
 
 
 def _speedups(results: list[dict]) -> None:
@@ -108,14 +129,18 @@ def run(cfg: Config) -> dict:
     kernels = discover(cfg.kernels)
     kernels += [k for k in cfg.extra_kernels if select([k.name], cfg.kernels)]
     default_cpp = next((k.name for k in kernels if getattr(k, "is_default", False)), None)
-    cases = prof.cases(cfg.suites, cfg.cases)
+    cases = list(cfg.custom) if cfg.custom else prof.cases(cfg.suites, cfg.cases)
     runnable = [k for k in kernels if k.reason is None]
 
+    commit, commit_from = machine.pyfwd_commit()
     doc: dict = {
         "schema": SCHEMA,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": sys.argv,
         "profile": prof.name,
+        "custom_network": cfg.custom is not None,
+        "pyfwd_commit": commit,
+        "pyfwd_commit_from": commit_from,
         "suites": list(cfg.suites),
         "threads": threads,
         "budget_s_per_cell": prof.budget_s,
@@ -134,11 +159,9 @@ def run(cfg: Config) -> dict:
                         + 1, enabled=cfg.progress)
 
     progress.step("peak probe")
-    if prof.name == "tiny" and not any(k.backend == "cpp" for k in runnable if isinstance(k, PyfwdKernel)):
-        doc["peak_gflops"] = {"available": False, "reason": "not probed (tiny run without cpp kernels)"}
-    else:  # the probe lives in the C++ core: measured even when only other kernels run
-        doc["peak_gflops"] = machine.peak_gflops(threads, 0.02 if prof.name == "tiny" else 0.3)
-    doc["peak_gflops"]["isa"] = default_cpp  # the probe runs the active (default) ISA's FMA loop
+    # The probe lives in the C++ core: measured even when only other kernels run.
+    doc["peak_gflops"], by_isa = _peaks(prof, threads, runnable, default_cpp)
+    doc["peak_gflops_by_isa"] = by_isa
     if not doc["peak_gflops"]["available"]:
         notes.append("% of peak: n/a (" + doc["peak_gflops"]["reason"] + ")")
     else:
@@ -176,10 +199,14 @@ def run(cfg: Config) -> dict:
                     k.set_threads(T)
                 with _blas_threads(T, notes):
                     for k in kernels:
-                        results.append(_cell(k, case, data, ref, T, prof, predictor, progress,
-                                             doc["peak_gflops"]))
+                        peak = by_isa.get(getattr(k, "isa", None) or "", doc["peak_gflops"])
+                        row = _cell(k, case, data, ref, T, prof, predictor, progress, peak)
+                        row["pyfwd_commit"] = commit
+                        results.append(row)
     finally:
         pyfwd.set_num_threads(saved_threads)
+        for k in kernels:
+            k.close()
         progress.done()
     doc["background_load_cores_during_run"] = load = meter.cores()
     w = machine.load_warning(load, "on average during the run")
@@ -188,6 +215,8 @@ def run(cfg: Config) -> dict:
         print(f"bench: WARNING: {w}", file=sys.stderr)
     _speedups(results)
     doc["results"] = results
+    from .report import per_isa_rows
+    doc["per_isa"] = per_isa_rows(doc)
     from .targets import evaluate
     doc["targets"] = evaluate(doc)
     doc["wall_s"] = time.perf_counter() - t_start
@@ -198,7 +227,8 @@ def _cell(k: Kernel, case: Case, data, ref: Reference, T: int, prof, predictor: 
           progress: Progress, peak: dict) -> dict:
     row = {"suite": case.suite, "case": case.key, "label": case.label, "dtype": case.dtype,
            "threads": T, "kernel": k.name, "status": "ok", "reason": None,
-           "batch": case.batch, "flops": case.flops, "median_s": None, "p90_s": None}
+           "dims": list(case.dims), "activations": list(case.acts), "bias": case.bias,
+           "batch": case.batch, "flops": case.flops, "median_s": None, "p10_s": None, "p90_s": None}
     if k.reason is not None:
         row.update(status="skipped", reason=k.reason)
         return row
@@ -233,9 +263,9 @@ def _cell(k: Kernel, case: Case, data, ref: Reference, T: int, prof, predictor: 
         if msg is not None:
             row.update(status="FAILED", reason=msg)
             return row
-        timing = measure(fn, prof.budget_s, first, prof.min_samples)
+        timing = k.measure(fn, prof.budget_s, first, prof.min_samples)
         row.update(timing.as_dict())
-        row["first_call_s"] = first
+        row["first_call_s"] = getattr(k, "first_call_s", None) or first
         predictor.record(k.name, case, timing.median_s)
         _figures(row, case, peak)
     except Exception as exc:  # a kernel that raises is as wrong as one that lies

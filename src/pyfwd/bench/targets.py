@@ -1,6 +1,6 @@
-"""The speed targets of the C++ (issue 3) and Numba (issue 4) work, evaluated on
-one run's results. They live here, in the benchmark report, never in a timed
-unit test (DESIGN.md). "cpp" is the ISA the backend picks by itself on this CPU.
+"""The speed targets of the C++ (issue 3), Numba (issue 4) and per-ISA-level
+(issue 10) work, evaluated on one run's results. They live here, in the benchmark report, never in a timed
+unit test (docs/design.md). "cpp" is the ISA the backend picks by itself on this CPU.
 A target whose cells were not run (quick profile, kernel missing) is "n/a"."""
 from __future__ import annotations
 
@@ -92,4 +92,24 @@ def evaluate(doc: dict) -> list[dict]:
             ratio(4, f"layer {label} T={t_all}: numba faster than numpy-textbook", "numba", "numpy-textbook",
                   "layer", label, t_all, 1.0)
     latency(4, f"mlp {mnist} b=1 T={t_all}: numba < 10 us", "numba", "mlp", f"{mnist} b=1", t_all, 10e-6)
+
+    # issue 10: every ISA level against OpenBLAS pinned to the same width (report.per_isa_rows)
+    for r in doc.get("per_isa", []):
+        n = r["label"][:-2]
+        goal = {("sgemm", "1024"): 1.0, ("sgemm", "2048"): 1.0, ("dgemm", "1024"): 0.95}.get((r["op"], n))
+        if goal is None:
+            continue
+        kernel = f"cpp-{r['isa']}"
+        text = f"{r['op']} {r['label']} T={r['threads']}: {kernel} >= {goal:g}x OpenBLAS of the same width"
+        if r["ratio_vs_openblas"] is None:
+            add(10, text, None, goal, None, why=r["note"])
+        else:
+            add(10, text, r["ratio_vs_openblas"], goal,
+                f"{r['ratio_vs_openblas']:.2f}x ({r['cpp_gflops']:.1f} vs {r['openblas_gflops']:.1f} GFLOP/s)")
+        if r["op"] == "sgemm" and r["threads"] == t_one:
+            text = f"sgemm {r['label']} T={t_one}: {kernel} >= 88% of its width's measured FMA peak"
+            if r["pct_peak"] is None:
+                add(10, text, None, 88.0, None, why="peak not measured (no FMA probe)")
+            else:
+                add(10, text, r["pct_peak"], 88.0, f"{r['pct_peak']:.1f}% of peak")
     return out

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections import defaultdict
 
@@ -10,7 +11,8 @@ from .cases import SUITES
 
 #: Short column headers (the legend under the table spells them out).
 SHORT = {"numpy-textbook": "np-textbk", "numpy-blas": "np-blas", "onnxruntime": "ort",
-         "cpp-avx512": "cpp-512", "cpp-avx2": "cpp-avx2", "cpp-generic": "cpp-gen"}
+         "cpp-avx512": "cpp-512", "cpp-avx2": "cpp-avx2", "cpp-generic": "cpp-gen",
+         "openblas-avx512": "oblas-512", "openblas-avx2": "oblas-avx2"}
 #: What each suite's cells show.
 FIGURE = {"gemm": ("GFLOP/s", "higher is better"), "layer": ("median latency", "lower is better"),
           "mlp": ("median latency", "lower is better")}
@@ -56,6 +58,59 @@ def _cell_text(r: dict | None, suite: str) -> str:
     return fmt_time(r["median_s"])
 
 
+def per_isa_rows(doc: dict) -> list[dict]:
+    """sgemm/dgemm (the gemm suite's squares) at every ISA level the run timed:
+    ``cpp-<isa>`` against ``openblas-<isa>`` (OpenBLAS pinned to kernels of the
+    same width, same run, same thread count) and the % of that width's measured
+    FMA peak. A level without a pinned peer (generic) says so in ``note``."""
+    from .pinned_blas import CORETYPE, NO_PEER
+
+    idx = {(r["kernel"], r["case"], r["threads"]): r for r in doc["results"]}
+    out = []
+    for r in doc["results"]:
+        if not (r["suite"] == "gemm" and r["label"].endswith("^3") and r["kernel"].startswith("cpp-")
+                and r["status"] == "ok"):
+            continue
+        isa = r["kernel"][len("cpp-"):]
+        row = {"op": "sgemm" if r["dtype"] == "float32" else "dgemm", "label": r["label"], "dtype": r["dtype"],
+               "threads": r["threads"], "isa": isa, "cpp_gflops": r["gflops"], "pct_peak": r.get("pct_peak"),
+               "openblas": None, "openblas_coretype": CORETYPE.get(isa), "openblas_gflops": None,
+               "ratio_vs_openblas": None, "note": None}
+        peer = f"openblas-{isa}"
+        p = idx.get((peer, r["case"], r["threads"]))
+        if isa not in CORETYPE:
+            row["note"] = NO_PEER
+        elif p is None:
+            info = doc["kernels"].get(peer)
+            row["note"] = f"{peer} not run" + (f" ({info['reason']})" if info and info.get("reason") else "")
+        elif p["status"] != "ok":
+            row["note"] = f"{peer}: {p['status']} ({p['reason']})"
+        else:
+            row.update(openblas=peer, openblas_gflops=p["gflops"], ratio_vs_openblas=p["median_s"] / r["median_s"])
+        out.append(row)
+    return out
+
+
+def _render_per_isa(rows: list[dict]) -> list[str]:
+    if not rows:
+        return []
+    lines = ["", "== per ISA level: cpp forced to each level vs OpenBLAS pinned to kernels of the same width "
+                 "(OPENBLAS_CORETYPE, same run); GFLOP/s; % of that width's measured FMA peak =="]
+    head = (f"{'case':<18} {'T':>2} | {'level':<8} {'cpp':>8} {'%peak':>6} | "
+            f"{'OpenBLAS same width':<28} {'GFLOP/s':>8} {'cpp/OB':>7}")
+    lines += [head, "-" * len(head)]
+    for r in rows:
+        pk = f"{r['pct_peak']:.0f}%" if r["pct_peak"] is not None else "n/a"
+        left = (f"{r['op'] + ' ' + r['label']:<18} {r['threads']:>2} | {r['isa']:<8} "
+                f"{r['cpp_gflops']:>8.1f} {pk:>6} | ")
+        if r["openblas"]:
+            peer = f"{r['openblas']} ({r['openblas_coretype']})"
+            lines.append(left + f"{peer:<28} {r['openblas_gflops']:>8.1f} {r['ratio_vs_openblas']:>6.2f}x")
+        else:
+            lines.append(left + r["note"])
+    return lines
+
+
 def render_table(doc: dict) -> str:
     """The terminal table: one block per suite, a row per case and thread count, a
     column per kernel; '*' marks the best kernel of the row. Below it, every
@@ -63,7 +118,7 @@ def render_table(doc: dict) -> str:
     lines: list[str] = []
     m = doc["machine"]
     lines.append(f"pyfwd bench ({doc['profile']}) {doc['created']}  {m.get('cpu_model')}, "
-                 f"{m.get('cores')} cores; pyfwd {doc['versions'].get('pyfwd')}, "
+                 f"{m.get('cores')} cores; pyfwd {doc.get('pyfwd_commit') or doc['versions'].get('pyfwd')}, "
                  f"numpy {doc['versions'].get('numpy')}")
     blas = [b for b in doc["versions"].get("numpy_blas", []) if "internal_api" in b]
     if blas:
@@ -72,8 +127,10 @@ def render_table(doc: dict) -> str:
             f"{b.get('threading_layer')})" for b in blas))
     peak = doc.get("peak_gflops", {})
     if peak.get("available"):
-        lines.append("measured FMA peak (float32 GFLOP/s): " + ", ".join(
-            f"{t} thread(s) {peak[str(t)]['float32']:.1f}" for t in doc["threads"] if str(t) in peak))
+        for isa, p in (doc.get("peak_gflops_by_isa") or {"": peak}).items():
+            if p.get("available"):
+                lines.append(f"measured FMA peak{' of ' + isa if isa else ''} (float32 GFLOP/s): " + ", ".join(
+                    f"{t} thread(s) {p[str(t)]['float32']:.1f}" for t in doc["threads"] if str(t) in p))
     for w in doc.get("warnings", []):
         lines.append(f"WARNING: {w}")
     info = doc["kernels"]
@@ -106,6 +163,7 @@ def render_table(doc: dict) -> str:
                 pk = f"{b['pct_peak']:.0f}%" if b.get("pct_peak") is not None else "n/a"
                 tail = f"{_short(best):<10} {sp:>7} {pk:>6}"
             lines.append(f"{label + ' ' + dtype:<{labw}} {T:>2} | " + " ".join(texts) + " | " + tail)
+    lines += _render_per_isa(doc.get("per_isa", []))
     lines += ["", "kernels: " + "; ".join(f"{_short(k)} = {k}" for k in info if _short(k) != k)]
     skipped = [f"  {k}: skipped ({v['reason']})" for k, v in info.items() if v["status"] != "ok"]
     cell_skips: dict = defaultdict(list)
@@ -132,7 +190,7 @@ def render_table(doc: dict) -> str:
     elif nc:
         lines.append(f"numba compile time: {nc.get('status')} {nc.get('reason', '')}".rstrip())
     if doc.get("targets"):
-        lines += ["", "speed targets (issues 3 and 4):"]
+        lines += ["", "speed targets (issues 3, 4 and 10):"]
         judged = [t for t in doc["targets"] if t["status"] != "n/a"]
         for t in judged:
             mark = "met   " if t["status"] == "met" else "MISSED"
@@ -164,7 +222,7 @@ def render_markdown(doc: dict) -> str:
     heads = [f"cpp ({k[len('cpp-'):]})" if k == cpp else k for k in kernels]
     m = doc["machine"]
     out = [f"pyfwd bench, {doc['created'][:10]}, {m.get('cpu_model')} ({m.get('cores')} cores), "
-           f"`python -m bench{' --quick' if doc['profile'] == 'quick' else ''}`: gemm cells in GFLOP/s, "
+           f"`python -m pyfwd.bench{' --quick' if doc['profile'] == 'quick' else ''}`: gemm cells in GFLOP/s, "
            f"others median latency; **bold** = best; numpy-blas is the bare matmul (no bias/activation).", "",
            "| case | threads | " + " | ".join(heads) + " |", "|---|---|" + "---:|" * len(kernels)]
     for suite, label, dtype in HEADLINE:
@@ -194,7 +252,7 @@ def write(doc: dict, out_dir: str, plots: bool = True) -> dict:
         if why:
             doc.setdefault("notes", []).append(f"plots skipped: {why}")
     doc["files"] = {k: os.path.basename(v) for k, v in files.items()}
-    texts = {"json": json.dumps(doc, indent=1, default=_jsonable), "txt": render_table(doc),
+    texts = {"json": dumps(doc), "txt": render_table(doc),
              "md": render_markdown(doc)}
     for ext, text in texts.items():
         path = os.path.join(out_dir, f"{stamp}.{ext}")
@@ -203,6 +261,17 @@ def write(doc: dict, out_dir: str, plots: bool = True) -> dict:
         shutil.copyfile(path, os.path.join(out_dir, f"latest.{ext}"))
         files[ext] = path
     return files
+
+
+#: A JSON list of numbers spread over lines by ``indent``.
+_NUMBER_LIST = re.compile(r"\[\s*(-?[0-9][-+0-9.eE]*(?:,\s*-?[0-9][-+0-9.eE]*)*)\s*\]")
+
+
+def dumps(doc: dict) -> str:
+    """The document as indented JSON, each list of numbers (dims, raw samples)
+    on one line, so that a run's thousands of samples stay readable."""
+    text = json.dumps(doc, indent=1, default=_jsonable)
+    return _NUMBER_LIST.sub(lambda m: "[" + re.sub(r",\s+", ", ", m.group(1)) + "]", text)
 
 
 def _jsonable(o):

@@ -84,19 +84,60 @@ def versions() -> dict:
 
 def env_warnings() -> list[str]:
     return [f"{k}={os.environ[k]!r} is set: it slows NumPy's OpenBLAS here; run as "
-            f"`env -u {' -u '.join(SLOW_BLAS_ENV)} python -m bench ...`"
+            f"`env -u {' -u '.join(SLOW_BLAS_ENV)} python -m pyfwd.bench ...`"
             for k in SLOW_BLAS_ENV if k in os.environ]
 
 
-def peak_gflops(threads: list[int], seconds: float) -> dict:
+def cpp_isas() -> list[str]:
+    """The C++ core's ISA levels on this CPU, best first; empty without the core."""
+    try:
+        from pyfwd import _core
+        return list(reversed(_core.supported_isas()))
+    except Exception:  # not built, or a broken binding: the probe says why
+        return []
+
+
+def pyfwd_commit() -> tuple[str, str]:
+    """(what pyfwd is, how that was found): ``git describe`` of the checkout pyfwd
+    was imported from (``src/pyfwd`` of that work tree), else its version (an
+    installed wheel carries no commit)."""
+    import pyfwd
+
+    pkg = os.path.dirname(os.path.realpath(pyfwd.__file__))
+    try:
+        top = subprocess.run(["git", "-C", pkg, "rev-parse", "--show-toplevel"], capture_output=True,
+                             text=True, timeout=10)
+        if top.returncode == 0 and os.path.realpath(os.path.join(top.stdout.strip(), "src", "pyfwd")) == pkg:
+            d = subprocess.run(["git", "-C", pkg, "describe", "--always", "--dirty", "--tags"],
+                               capture_output=True, text=True, timeout=10)
+            if d.returncode == 0 and d.stdout.strip():
+                return d.stdout.strip(), "git describe"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return pyfwd.__version__, "version (not run from a git checkout)"
+
+
+def peak_gflops(threads: list[int], seconds: float, isa: str | None = None) -> dict:
     """The FMA throughput probe of the C++ core, per thread count: float32 GFLOP/s
-    (float64 is half: same FMA units, half the lanes). Empty with a reason when the
-    core is not built."""
+    (float64 is half: same FMA units, half the lanes), of ISA level *isa* (the
+    probe runs the active level's loop: switched for the probe, then restored;
+    default: the active level). Empty with a reason when the core is not built."""
     try:
         from pyfwd import _core
         probe = _core.fma_peak_gflops
     except (ImportError, AttributeError) as exc:
         return {"available": False, "reason": f"pyfwd._core.fma_peak_gflops unavailable ({exc})"}
+    saved = _core.isa() if isa is not None else None
+    try:
+        if isa is not None:
+            _core.set_isa(isa)
+        return _probe(probe, threads, seconds)
+    finally:
+        if saved is not None:
+            _core.set_isa(saved)
+
+
+def _probe(probe, threads: list[int], seconds: float) -> dict:
     out: dict = {"available": True, "probe": "pyfwd._core.fma_peak_gflops", "seconds": seconds}
     for t in threads:
         r = probe(t, seconds)

@@ -15,11 +15,12 @@ from typing import Callable
 import numpy as np
 
 from .cases import Case, Inputs
+from .timing import Timing, measure
 
 Runner = Callable[[], np.ndarray]
 CacheRunner = Callable[[], "tuple[np.ndarray, dict[str, np.ndarray]]"]
 
-#: ISA levels of the cpp backend, best first (DESIGN.md, CPU dispatch contract).
+#: ISA levels of the cpp backend, best first (docs/design.md, CPU dispatch).
 CPP_ISAS = ("avx512", "avx2", "generic")
 
 
@@ -64,6 +65,13 @@ class Kernel:
     def exit(self) -> None:
         """Undo :meth:`enter`."""
 
+    def measure(self, fn: Runner, budget_s: float, first_call_s: float, min_samples: int) -> Timing:
+        """Time *fn* (already called once by the gate): in this process, by default."""
+        return measure(fn, budget_s, first_call_s, min_samples)
+
+    def close(self) -> None:
+        """Release what the kernel holds for the whole run (e.g. a worker process)."""
+
     def info(self) -> dict:
         return {"description": self.description, "suites": list(self.suites),
                 "dtypes": list(self.dtypes), "computes": self.computes}
@@ -105,7 +113,7 @@ class PyfwdKernel(Kernel):
     @property
     def cache_bitwise(self) -> bool:
         """The compiled backends run the same kernels with and without the cache:
-        their timed output must be bitwise the cached one (DESIGN.md)."""
+        their timed output must be bitwise the cached one (docs/design.md)."""
         return self.backend != "numpy"
 
     def enter(self) -> None:
@@ -216,9 +224,12 @@ def _backend(name: str):
         return None, f"backend {name!r} unavailable: {exc}"
 
 
+#: The ISA levels with an OpenBLAS peer pinned to their vector width (pinned_blas.py).
+PINNED_ISAS = ("avx512", "avx2")
 #: Every kernel name, in table order (discovery probes only the selected ones).
 KERNEL_NAMES = ("numpy", "numpy-textbook", "numpy-blas", "numba",
-                *(f"cpp-{isa}" for isa in CPP_ISAS), "torch", "onnxruntime")
+                *(f"cpp-{isa}" for isa in CPP_ISAS), *(f"openblas-{isa}" for isa in PINNED_ISAS),
+                "torch", "onnxruntime")
 
 
 def select(names, patterns) -> list[str]:
@@ -266,4 +277,8 @@ def discover(patterns=None) -> list[Kernel]:
     isas = [n[len("cpp-"):] for n in names if n.startswith("cpp-")]
     if isas:
         made.update((k.name, k) for k in _cpp_kernels(isas))
+    pinned = [n[len("openblas-"):] for n in names if n.startswith("openblas-")]
+    if pinned:
+        from .pinned_blas import pinned_kernels
+        made.update((k.name, k) for k in pinned_kernels(pinned))
     return [made[n] for n in names]
