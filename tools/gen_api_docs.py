@@ -32,6 +32,7 @@ MODULES = (
     ("pyfwd.datasets", "The bundled real MNIST subset, or your full copy."),
     ("pyfwd.viz", "Pictures of a network's activations (matplotlib)."),
     ("pyfwd.interop", "Weights from and to PyTorch, Keras, scikit-learn and ONNX."),
+    ("pyfwd.dask", "Inference over a row-chunked dask array on a cluster."),
 )
 HEADER = ("# API reference\n\nGenerated from the docstrings by `tools/gen_api_docs.py`; do not edit by hand "
           "(run `python tools/gen_api_docs.py` after changing a public docstring or name).\n")

@@ -80,10 +80,12 @@ class PackedWeights:
 
     @property
     def shape(self) -> tuple:
+        """``(out_features, in_features)``."""
         return self._W.shape
 
     @property
     def dtype(self) -> np.dtype:
+        """The weights' dtype (the dtype :func:`dense` computes in)."""
         return self._W.dtype
 
     def __repr__(self) -> str:
