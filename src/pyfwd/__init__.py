@@ -32,7 +32,7 @@ __all__ = [
 #: Submodules imported on first use (``pyfwd.datasets.load_mnist()`` after a plain
 #: ``import pyfwd``), so ``import pyfwd`` stays fast and never imports matplotlib
 #: or a framework.
-_LAZY_SUBMODULES = ("datasets", "viz", "interop", "testing")
+_LAZY_SUBMODULES = ("datasets", "viz", "interop", "testing", "optim", "losses")
 
 
 def __getattr__(name: str):
