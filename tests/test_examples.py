@@ -51,17 +51,16 @@ def test_01_tutorial_walkthrough(tmp_path):
 
 
 def test_02_mnist(tmp_path):
-    pytest.importorskip("sklearn", reason="part 2 trains with scikit-learn (pip install \"pyfwd[interop]\")")
     pytest.importorskip("matplotlib", reason="the example draws figures (pip install \"pyfwd[viz]\")")
-    out = run_example("02_mnist.py", tmp_path, str(tmp_path / "figs"))
+    out = run_example("02_mnist.py", tmp_path, str(tmp_path / "figs"), "--epochs", "2")
     untrained = number(r"untrained accuracy: (\S+)", out)
     assert 0.02 <= untrained <= 0.35, "an untrained network should be near chance (0.1)"
-    assert number(r"scikit-learn test accuracy: (\S+)", out) > 0.9
     lines = backend_lines(out)
     assert set(lines) == set(pyfwd.backends())
-    for backend, line in lines.items():
-        assert number(r"accuracy (\S+),", line) > 0.9, backend
-        assert number(r"max \|diff\| vs predict_proba (\S+)", line) < 1e-5, backend
+    accs = {b: number(r"test accuracy (\S+),", line) for b, line in lines.items()}
+    for backend, acc in accs.items():  # 2 epochs of Adam on 5,000 digits
+        assert acc > 0.85, backend
+        assert abs(acc - accs["numpy"]) <= 0.01, (backend, accs)  # float32 vs the float64 oracle
     for name in ("02_untrained_processing.png", "02_trained_processing.png"):
         assert_png(tmp_path / "figs" / name)
 

@@ -39,7 +39,7 @@ __all__ = [
 #: Submodules imported on first use (``pyfwd.datasets.load_mnist()`` after a plain
 #: ``import pyfwd``), so ``import pyfwd`` stays fast and never imports matplotlib,
 #: dask or a framework.
-_LAZY_SUBMODULES = ("datasets", "viz", "interop", "testing", "dask")
+_LAZY_SUBMODULES = ("datasets", "viz", "interop", "testing", "dask", "optim", "losses")
 
 
 def __getattr__(name: str):

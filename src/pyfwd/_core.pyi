@@ -25,6 +25,12 @@ class PackedDense:
     @property
     def packs(self) -> int: ...
 
+def act_backward(act: int, Z: npt.NDArray[np.floating], A: npt.NDArray[np.floating],
+                 dA: npt.NDArray[np.floating], out: npt.NDArray[np.floating] | None = None
+                 ) -> npt.NDArray[np.floating]:
+    """dZ = dA * g'(Z) for the activation code act (softmax: each row's a * (dA - <dA, a>)); Z, A = g(Z),
+    dA of one shape (M, N) and dtype, rows contiguous or copied; out C-contiguous (M, N) or None."""
+
 class Network:
     """Packed weights of a dense network (for the active ISA level) and its forward pass."""
 

@@ -440,6 +440,63 @@ class Network:
 
     __call__ = forward
 
+    # -- training (pyfwd.training, pyfwd.losses, pyfwd.optim) ----------------
+    def _assign_params(self, new: dict) -> None:
+        """Replace several parameters at once, one version bump (the backends repack
+        once). The optimisers' path: *new* holds arrays of the right shapes."""
+        frozen = {k: _frozen(np.ascontiguousarray(v, dtype=self._dtype)) for k, v in new.items()}
+        with self._lock:
+            self._params.update(frozen)
+            self._version += 1
+
+    def loss_and_gradients(self, X, y, loss: str | None = None, backend: str | None = None):
+        """``(loss, grads)``: the mean loss over the batch and its gradient wrt every
+        parameter, ``grads`` keyed like :attr:`params` (same shapes and dtype).
+
+        *loss* is ``"cross_entropy"`` (softmax output; y class indices or one-hot),
+        ``"binary_cross_entropy"`` (sigmoid output) or ``"mse"``; None picks the one
+        the output layer implies (see :mod:`pyfwd.losses`).
+        """
+        from .training import loss_and_gradients
+        return loss_and_gradients(self, X, y, loss, backend)
+
+    def backward(self, cache, dA, backend: str | None = None):
+        """Backpropagate *dA*, the gradient of some scalar wrt the output ``A_L``
+        (batch, out), through the *cache* of ``forward(X, return_cache=True)``.
+        Returns ``(grads, dX)``: the parameter gradients keyed like :attr:`params`,
+        and the gradient wrt the input X."""
+        from .training import backward
+        return backward(self, cache, dA, backend)
+
+    def fit(self, X, y, loss: str | None = None, optimizer="adam", lr: float = 1e-3, epochs: int = 10,
+            batch_size: int = 64, seed=0, validation_data=None, verbose: bool = True,
+            backend: str | None = None, shuffle: bool = True, weight_decay: float | None = None,
+            momentum: float | None = None, nesterov: bool | None = None, stream=None) -> dict:
+        """Train with mini-batches; returns the history ``{"loss": [...], "accuracy":
+        [...], "val_loss": [...], "val_accuracy": [...]}`` (one value per epoch;
+        accuracy for the classification losses only, validation keys with
+        *validation_data*). "loss"/"accuracy" are the means over the epoch's
+        batches, each measured before its update (as Keras reports them).
+
+        *optimizer*: ``"sgd"`` (with *momentum*, *nesterov*), ``"adam"``, ``"adamw"``
+        or a :mod:`pyfwd.optim` object built on this network (its own lr then
+        applies). *weight_decay* None keeps the optimiser's default (AdamW 0.01,
+        others 0). The batches are reshuffled every epoch from *seed*. *verbose*
+        draws a progress bar per epoch on *stream* (default stderr).
+        """
+        from .training import fit
+        return fit(self, X, y, loss=loss, optimizer=optimizer, lr=lr, epochs=epochs, batch_size=batch_size,
+                   seed=seed, validation_data=validation_data, verbose=verbose, backend=backend,
+                   shuffle=shuffle, weight_decay=weight_decay, momentum=momentum, nesterov=nesterov,
+                   stream=stream)
+
+    def evaluate(self, X, y, loss: str | None = None, backend: str | None = None,
+                 batch_size: int | None = None) -> dict:
+        """``{"loss": ..., "accuracy": ...}`` on (X, y) (accuracy for classification
+        losses only); computed in chunks of *batch_size* rows (default 4096)."""
+        from .training import evaluate
+        return evaluate(self, X, y, loss, backend, batch_size)
+
     # -- scikit-learn-shaped predictions -----------------------------------
     def _task(self) -> str:
         """What the output layer is, for :meth:`predict`: ``"multiclass"``

@@ -64,6 +64,8 @@ __all__ = [
     "layer_report",
     "first_difference",
     "assert_identical",
+    "gradient_bounds",
+    "assert_gradients_close",
 ]
 
 
@@ -291,3 +293,105 @@ def assert_forward_close(actual, weights, biases, activations, X, dtype=None, ca
         raise AssertionError(f"cache A0: not the input X in {dtype}: {first_difference(cache['A0'], x_in)}")
     assert_layers_close(cache, weights, biases, acts, dtype)
     assert_identical(actual, cache[f"A{L}"], f"forward output vs its cache A{L}")
+
+
+# -- the backward pass ----------------------------------------------------------
+# The same model of rounding, run backwards (pyfwd.backends.backward's four steps),
+# from the backend's own forward cache (the tight per-layer view: the reference
+# gradients are the float64 oracle's on the very Z_l, A_l the backend used), the
+# error carried from layer to layer. With gamma(K) = 4*(K+2)*u as in the forward bound
+# and |x|+e written for the magnitude of a carried quantity:
+#
+# * dW_l = dZ_l^T A_{l-1} (K = batch):  e_dZ^T |A| + gamma(B) (|dZ|+e_dZ)^T |A|
+# * db_l = sum_rows dZ_l:               sum e_dZ + gamma(B) sum (|dZ|+e_dZ)
+# * dA_{l-1} = dZ_l W_l (K = out_l):    e_dZ |W| + gamma(out_l) (|dZ|+e_dZ) |W|
+# * dZ = dA * g'(Z), elementwise: the carried e_dA times (|g'| + e_g), plus |dA| e_g,
+#   plus 2u|dZ|. e_g, the error of the backend's g'(Z): 2u |g'| for linear, relu,
+#   leaky_relu; 16u (|g'| + |A|) for sigmoid and tanh (computed from the cache's A,
+#   itself within ~8u of g(Z): a(1-a) and 1-a^2 lose relative accuracy where
+#   a -> 1, not absolute), for gelu (erfc and exp within 4 ulp, plus the rounding of
+#   the exponent z^2/2: |z|^3 phi(z) u) and silu (|z| times the error of s(1-s): the
+#   |A| = |z| s term);
+# * softmax's row product a * (dA - <dA, a>): a (the cache's) within
+#   e_s = u (N + 20 + 2 max|z|) s of softmax(Z) (the forward bound of one row), so
+#   |error| <= e_s (|dA| + <|dA|, s>) + s <|dA|, e_s> + s (e_dA + <e_dA, s>)
+#   + (N + 4) u s (|dA| + <|dA|, s>).
+# A wrong derivative, product or transposition is off by O(|dZ|), orders of
+# magnitude above these bounds (tests/test_backward.py breaks one to show it).
+
+
+def _act_backward_bound(act: str, Z, A, dA, e_dA, u: float, tiny: float):
+    from .backends.backward import act_backward64
+    ref = act_backward64(act, Z, dA)
+    absd = np.abs(dA)
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        if act == "softmax":
+            s = FUNCTIONS["softmax"](Z)
+            n = Z.shape[1]
+            zmax = np.where(np.isfinite(Z), np.abs(Z), 0.0).max(axis=1, keepdims=True) if n else 0.0
+            e_s = u * (n + 20 + 2.0 * zmax) * s
+            row = absd + np.sum(absd * s, axis=1, keepdims=True)
+            e = (e_s * row + s * np.sum(absd * e_s, axis=1, keepdims=True)
+                 + s * (e_dA + np.sum(e_dA * s, axis=1, keepdims=True)) + (n + 4) * u * s * row)
+            return ref, e + 2.0 * u * np.abs(ref) + tiny
+        G = np.abs(act_backward64(act, Z, np.ones_like(Z)))
+        if act in ("linear", "relu", "leaky_relu"):
+            e_g = 2.0 * u * G
+        else:
+            e_g = 16.0 * u * (G + np.abs(A))
+            if act == "gelu":
+                az = np.abs(Z)
+                phi = np.exp(-0.5 * Z * Z) / np.sqrt(2.0 * np.pi)
+                e_g = e_g + u * np.where(phi == 0, 0.0, az ** 3 * phi)
+        e = e_dA * (G + e_g) + absd * e_g + 2.0 * u * np.abs(ref) + tiny
+    return ref, e
+
+
+def gradient_bounds(weights, activations, cache, dA=None, dZ=None, dtype=None, e_start=None):
+    """``(ref, bound)``: the float64 reference gradients from *cache* (the backend's
+    own ``forward(X, return_cache=True)``), keyed ``"W1", "b1", ..., "X"``, and the
+    allowed |error| of each element (the model above), starting from *dA* (wrt
+    ``A_L``, exact in the dtype) or from *dZ* (wrt ``Z_L``, a fused loss; *e_start*
+    its error, default ``u |dZ|``: the float64 head rounded once to the dtype)."""
+    L = len(weights)
+    dtype = np.dtype(dtype or np.asarray(weights[0]).dtype)
+    u, tiny = unit_roundoff(dtype), _tiny(dtype)
+    acts = [canonical(a) for a in activations]
+    c = {k: np.asarray(v, dtype=np.float64) for k, v in cache.items()}
+    gamma = lambda K: 4.0 * (K + 2) * u  # noqa: E731
+    if dZ is not None:
+        g = np.asarray(dZ, dtype=np.float64)
+        e = u * np.abs(g) + tiny if e_start is None else np.broadcast_to(e_start, g.shape).astype(np.float64)
+    else:
+        d = np.asarray(dA, dtype=np.float64)
+        g, e = _act_backward_bound(acts[L - 1], c[f"Z{L}"], c[f"A{L}"], d, np.zeros_like(d), u, tiny)
+    ref, bound = {}, {}
+    for l in range(L, 0, -1):
+        A_prev = c[f"A{l - 1}"]
+        W = np.asarray(weights[l - 1], dtype=np.float64)
+        B, N = g.shape
+        mag = np.abs(g) + e
+        absA, absW = np.abs(A_prev), np.abs(W)
+        ref[f"W{l}"] = g.T @ A_prev
+        bound[f"W{l}"] = e.T @ absA + gamma(B) * (mag.T @ absA) + tiny
+        ref[f"b{l}"] = g.sum(axis=0)
+        bound[f"b{l}"] = e.sum(axis=0) + gamma(B) * mag.sum(axis=0) + tiny
+        dA_prev = g @ W
+        e_dA = e @ absW + gamma(N) * (mag @ absW) + tiny
+        if l == 1:
+            ref["X"], bound["X"] = dA_prev, e_dA
+        else:
+            g, e = _act_backward_bound(acts[l - 2], c[f"Z{l - 1}"], c[f"A{l - 1}"], dA_prev, e_dA, u, tiny)
+    return ref, bound
+
+
+def assert_gradients_close(grads, weights, activations, cache, dA=None, dZ=None, dtype=None,
+                           dX=None, e_start=None) -> None:
+    """Assert every gradient in *grads* (and *dX* if given) lies within
+    :func:`gradient_bounds` of the float64 reference from the same cache."""
+    dtype = np.dtype(dtype or np.asarray(weights[0]).dtype)
+    ref, bound = gradient_bounds(weights, activations, cache, dA=dA, dZ=dZ, dtype=dtype, e_start=e_start)
+    items = list(grads.items()) + ([("X", dX)] if dX is not None else [])
+    for key, got in items:
+        _check_dtype(got, dtype, f"gradient {key}")
+        assert_within(got, ref[key], bound[key], f"gradient {key} ({dtype})")

@@ -1,0 +1,182 @@
+"""Optimisers: ``SGD`` (momentum, Nesterov), ``Adam``, ``AdamW``, as PyTorch's
+``torch.optim`` defines them (same formulas, same defaults), stepping a
+:class:`~pyfwd.Network`'s parameters by hand or inside :meth:`Network.fit`::
+
+    opt = pyfwd.optim.Adam(net.params, lr=1e-3)     # or Adam(net, ...)
+    for X, y in batches:
+        loss, grads = net.loss_and_gradients(X, y)
+        opt.step(grads)
+
+The state (momentum buffers, moments) is kept in the network's dtype, as PyTorch
+keeps it in the parameter's. A step computes every new parameter, then replaces
+them all at once (:meth:`Network._assign_params`): the parameters stay read-only
+arrays, the network's version is bumped once, and the ``cpp``/``numba`` backends
+repack the weights once per step, on the next forward.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "OPTIMIZERS", "make"]
+
+
+def _network_of(params):
+    from .network import Network, Params
+    if isinstance(params, Network):
+        return params
+    if isinstance(params, Params):
+        return params._net
+    raise TypeError(f"an optimiser steps a pyfwd.Network: pass net or net.params, got {type(params).__name__}")
+
+
+def _check_hyper(name: str, value, low: float = 0.0, high: float | None = None) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}") from None
+    if not np.isfinite(v) or v < low or (high is not None and v >= high):
+        rng = f"[{low}, {high})" if high is not None else f">= {low}"
+        raise ValueError(f"{name} must be finite and {rng}, got {value!r}")
+    return v
+
+
+class Optimizer:
+    """Base class: holds the network, the learning rate, the weight decay and a
+    per-parameter state; :meth:`step` applies one update from a gradient dict."""
+
+    def __init__(self, params, lr: float, weight_decay: float = 0.0) -> None:
+        self.net = _network_of(params)
+        self.lr = _check_hyper("lr", lr)
+        self.weight_decay = _check_hyper("weight_decay", weight_decay)
+        self.state: dict[str, dict[str, np.ndarray]] = {}
+        self.steps = 0
+
+    def _check_grads(self, grads) -> dict[str, np.ndarray]:
+        params = self.net._params
+        if not hasattr(grads, "keys"):
+            raise TypeError(f"grads must be a dict keyed like net.params, got {type(grads).__name__}")
+        unknown = sorted(set(grads) - set(params))
+        if unknown:
+            raise KeyError(f"grads has {', '.join(map(repr, unknown))}, not parameters of this network "
+                           f"({', '.join(params)})")
+        out = {}
+        for k, g in grads.items():
+            g = np.asarray(g)
+            if g.shape != params[k].shape:
+                raise ValueError(f"grads[{k!r}] has shape {g.shape}, expected {params[k].shape}")
+            out[k] = g.astype(self.net.dtype, copy=False)
+        return out
+
+    def step(self, grads) -> None:
+        """One update of the parameters named in *grads* (a dict like ``net.params``;
+        parameters without a gradient are left as they are)."""
+        grads = self._check_grads(grads)
+        self.steps += 1
+        params = self.net._params
+        new = {k: self._update(k, params[k], g) for k, g in grads.items()}
+        self.net._assign_params(new)
+
+    def _update(self, key: str, p: np.ndarray, g: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(lr={self.lr}, weight_decay={self.weight_decay})"
+
+
+class SGD(Optimizer):
+    """``torch.optim.SGD``: ``g += wd*p``; with momentum ``buf = mu*buf + g`` (``buf = g``
+    at the first step), then ``g = g + mu*buf`` (Nesterov) or ``g = buf``; ``p -= lr*g``."""
+
+    def __init__(self, params, lr: float = 1e-2, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0) -> None:
+        super().__init__(params, lr, weight_decay)
+        self.momentum = _check_hyper("momentum", momentum)
+        self.nesterov = bool(nesterov)
+        if self.nesterov and self.momentum == 0:
+            raise ValueError("nesterov=True needs a momentum > 0")
+
+    def _update(self, key, p, g):
+        if self.weight_decay:
+            g = g + self.weight_decay * p
+        if self.momentum:
+            st = self.state.setdefault(key, {})
+            buf = st.get("momentum")
+            buf = g.copy() if buf is None else self.momentum * buf + g
+            st["momentum"] = buf
+            g = g + self.momentum * buf if self.nesterov else buf
+        return p - self.lr * g
+
+
+class Adam(Optimizer):
+    """``torch.optim.Adam``: ``g += wd*p`` (L2, coupled); ``m = b1*m + (1-b1)*g``,
+    ``v = b2*v + (1-b2)*g^2``; ``p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)``."""
+
+    _decoupled = False
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0) -> None:
+        super().__init__(params, lr, weight_decay)
+        try:
+            b1, b2 = betas
+        except (TypeError, ValueError):
+            raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}") from None
+        self.betas = (_check_hyper("betas[0]", b1, 0.0, 1.0), _check_hyper("betas[1]", b2, 0.0, 1.0))
+        self.eps = _check_hyper("eps", eps)
+
+    def _update(self, key, p, g):
+        b1, b2 = self.betas
+        dt = p.dtype.type
+        if self.weight_decay:
+            if self._decoupled:
+                p = p * dt(1.0 - self.lr * self.weight_decay)
+            else:
+                g = g + dt(self.weight_decay) * p
+        st = self.state.setdefault(key, {})
+        m = st.get("exp_avg")
+        v = st.get("exp_avg_sq")
+        if m is None:
+            m = np.zeros_like(p)
+            v = np.zeros_like(p)
+        m = m * dt(b1) + g * dt(1.0 - b1)
+        v = v * dt(b2) + (g * g) * dt(1.0 - b2)
+        st["exp_avg"], st["exp_avg_sq"] = m, v
+        t = self.steps
+        step_size = self.lr / (1.0 - b1 ** t)
+        denom = np.sqrt(v) / dt(np.sqrt(1.0 - b2 ** t)) + dt(self.eps)
+        return p - dt(step_size) * (m / denom)
+
+
+class AdamW(Adam):
+    """``torch.optim.AdamW``: Adam with decoupled weight decay, ``p *= 1 - lr*wd``
+    before the Adam update (PyTorch's default ``weight_decay=0.01``)."""
+
+    _decoupled = True
+
+    def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 1e-2) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay)
+
+
+#: Optimiser names for :meth:`Network.fit` (``optimizer="adam"``).
+OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "adam": Adam, "adamw": AdamW}
+
+
+def make(name, net, lr: float, **kwargs) -> Optimizer:
+    """The optimiser called *name* for *net* (an :class:`Optimizer` instance for this
+    network is returned as it is). kwargs with the value None take the optimiser's default."""
+    if isinstance(name, Optimizer):
+        if name.net is not net:
+            raise ValueError("the optimizer object steps another network; create it with this network's params")
+        return name
+    if not isinstance(name, str):
+        raise TypeError(f"optimizer must be a name ({', '.join(OPTIMIZERS)}) or a pyfwd.optim.Optimizer, "
+                        f"got {type(name).__name__}")
+    cls = OPTIMIZERS.get(name.strip().lower())
+    if cls is None:
+        raise ValueError(f"unknown optimizer {name!r}; valid: {', '.join(OPTIMIZERS)}")
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    if cls is not SGD:
+        for k in ("momentum", "nesterov"):
+            if kwargs.pop(k, None):
+                raise ValueError(f"{k} is an option of optimizer='sgd', not of {name!r}")
+    return cls(net, lr=lr, **kwargs)

@@ -1,0 +1,188 @@
+"""The learning loop behind :class:`Network`'s training methods: forward with the
+cache, the loss (:mod:`pyfwd.losses`), the backward pass
+(:mod:`pyfwd.backends.backward`, on the chosen backend), the update
+(:mod:`pyfwd.optim`), repeated over shuffled mini-batches.
+
+Gradients come back in the network's dtype, keyed like ``net.params``. The loss
+head (loss value and its gradient wrt the output) is computed in float64 from
+the backend's own ``Z_L``/``A_L`` on every backend; the ``numpy`` backend then
+runs the whole backward pass in float64 from the cache (the oracle), the others
+in the network's dtype.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from . import _config, losses, optim
+from ._progress import EpochBar
+from ._validate import as_array
+from .backends.backward import backward as _backward
+from .backends.backward import ops_for
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .network import Network
+
+__all__ = ["loss_and_gradients", "backward", "fit", "evaluate"]
+
+
+def _inputs(net: "Network", X, what: str = "X") -> np.ndarray:
+    from .network import _prep_input
+    X2, _ = _prep_input(X, net.dtype, net.layer_dims[0], f"{what}: layer 1")
+    return X2
+
+
+def _batch_grads(net: "Network", be, X2: np.ndarray, t: losses.Targets, input_grad: bool = False):
+    """(loss, grads in the network's dtype, A_L, dX or None) of one batch."""
+    weights, acts = net.weights, net.activations
+    AL, cache = be.forward(net._state(be), X2, True, None)
+    L = len(weights)
+    value, g, wrt = losses.head(t.loss, cache[f"Z{L}"], AL, t)
+    if be.name != "numpy":  # the oracle keeps float64 all the way
+        g = g.astype(net.dtype)
+    grads, dX = _backward(ops_for(be), weights, acts, cache, dA=g if wrt == "A" else None,
+                          dZ=g if wrt == "Z" else None, input_grad=input_grad)
+    dt = net.dtype
+    grads = {k: v.astype(dt, copy=False) for k, v in grads.items()}
+    return value, grads, AL, (None if dX is None else dX.astype(dt, copy=False))
+
+
+def loss_and_gradients(net: "Network", X, y, loss=None, backend=None):
+    loss = losses.check_loss(loss, net.activations[-1])
+    X2 = _inputs(net, X)
+    t = losses.targets(loss, y, X2.shape[0], net.layer_dims[-1], net.classes_)
+    value, grads, _, _ = _batch_grads(net, _config.resolve(backend), X2, t)
+    return value, grads
+
+
+def backward(net: "Network", cache, dA, backend=None):
+    dims, dt, L = net.layer_dims, net.dtype, net.num_layers
+    if not hasattr(cache, "keys"):
+        raise TypeError(f"cache must be the dict of forward(X, return_cache=True), got {type(cache).__name__}")
+    need = ["A0"] + [f"{k}{l}" for l in range(1, L + 1) for k in "ZA"]
+    missing = [k for k in need if k not in cache]
+    if missing:
+        raise ValueError(f"cache lacks {', '.join(missing)}: pass the cache of this network's "
+                         f"forward(X, return_cache=True)")
+    c = {k: as_array(cache[k], dt, f"cache[{k!r}]") for k in need}
+    if c["A0"].ndim == 1:
+        c = {k: v.reshape(1, -1) for k, v in c.items()}
+    B = c["A0"].shape[0]
+    for k in need:
+        width = dims[int(k[1:])]
+        if c[k].shape != (B, width):
+            raise ValueError(f"cache[{k!r}] has shape {c[k].shape}, expected ({B}, {width}) for this "
+                             f"network (layer_dims {dims}) and the batch of {B} in cache['A0']")
+    dA = as_array(dA, dt, "dA")
+    squeeze = dA.ndim == 1
+    if squeeze:
+        dA = dA.reshape(1, -1)
+    if dA.shape != (B, dims[-1]):
+        raise ValueError(f"dA must have the output's shape ({B}, {dims[-1]}), got {dA.shape}")
+    be = _config.resolve(backend)
+    grads, dX = _backward(ops_for(be), net.weights, net.activations, c, dA=dA, input_grad=True)
+    grads = {k: v.astype(dt, copy=False) for k, v in grads.items()}
+    dX = dX.astype(dt, copy=False)
+    return grads, (dX.reshape(-1) if squeeze else dX)
+
+
+def _positive_int(name: str, value, low: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    return int(value)
+
+
+def evaluate(net: "Network", X, y, loss=None, backend=None, batch_size: int | None = None) -> dict:
+    loss = losses.check_loss(loss, net.activations[-1])
+    X2 = _inputs(net, X)
+    t = losses.targets(loss, y, X2.shape[0], net.layer_dims[-1], net.classes_)
+    n = X2.shape[0]
+    if n == 0:
+        raise ValueError("evaluate needs at least one sample, got 0")
+    bs = 4096 if batch_size is None else _positive_int("batch_size", batch_size)
+    be = _config.resolve(backend)
+    L = net.num_layers
+    total, correct = 0.0, 0.0
+    for s in range(0, n, bs):
+        rows = slice(s, min(n, s + bs))
+        AL, cache = be.forward(net._state(be), X2[rows], True, None)
+        tb = t.take(rows)
+        value, _, _ = losses.head(loss, cache[f"Z{L}"], AL, tb)
+        m = len(tb)
+        total += value * m
+        acc = losses.accuracy(loss, AL, tb)
+        correct += (acc or 0.0) * m
+    out = {"loss": total / n}
+    if loss != "mse":
+        out["accuracy"] = correct / n
+    return out
+
+
+def _fmt(metrics: dict) -> str:
+    return "  ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+
+
+def fit(net: "Network", X, y, loss=None, optimizer="adam", lr: float = 1e-3, epochs: int = 10,
+        batch_size: int = 64, seed=0, validation_data=None, verbose: bool = True, backend=None,
+        shuffle: bool = True, weight_decay=None, momentum=None, nesterov=None, stream=None) -> dict:
+    loss = losses.check_loss(loss, net.activations[-1])
+    epochs = _positive_int("epochs", epochs, low=0)
+    batch_size = _positive_int("batch_size", batch_size)
+    X2 = _inputs(net, X)
+    n = X2.shape[0]
+    if n == 0:
+        raise ValueError("fit needs at least one training sample, got 0")
+    t = losses.targets(loss, y, n, net.layer_dims[-1], net.classes_)
+    val = None
+    if validation_data is not None:
+        try:
+            Xv, yv = validation_data
+        except (TypeError, ValueError):
+            raise TypeError("validation_data must be a pair (X_val, y_val)") from None
+        Xv2 = _inputs(net, Xv, "validation_data X")
+        losses.targets(loss, yv, Xv2.shape[0], net.layer_dims[-1], net.classes_)  # fail before training
+        val = (Xv2, yv)
+    opt = optim.make(optimizer, net, lr, weight_decay=weight_decay, momentum=momentum, nesterov=nesterov)
+    be = _config.resolve(backend)
+    rng = np.random.default_rng(seed)
+    classify = loss != "mse"
+    history: dict[str, list[float]] = {"loss": []}
+    if classify:
+        history["accuracy"] = []
+    if val is not None:
+        history["val_loss"] = []
+        if classify:
+            history["val_accuracy"] = []
+    steps = math.ceil(n / batch_size)
+    for epoch in range(1, epochs + 1):
+        order = rng.permutation(n) if shuffle else np.arange(n)
+        bar = EpochBar(epoch, epochs, steps, enabled=verbose, stream=stream)
+        total, correct, seen = 0.0, 0.0, 0
+        t0 = time.perf_counter()
+        for step in range(steps):
+            idx = order[step * batch_size:(step + 1) * batch_size]
+            tb = t.take(idx)
+            value, grads, AL, _ = _batch_grads(net, be, X2[idx], tb)
+            if classify:
+                correct += losses.accuracy(loss, AL, tb) * len(idx)
+            opt.step(grads)
+            total += value * len(idx)
+            seen += len(idx)
+            bar.update(step + 1, f"loss {total / seen:.4f}")
+        metrics = {"loss": total / seen}
+        if classify:
+            metrics["accuracy"] = correct / seen
+        if val is not None:
+            ev = evaluate(net, val[0], val[1], loss=loss, backend=backend)
+            metrics["val_loss"] = ev["loss"]
+            if classify:
+                metrics["val_accuracy"] = ev["accuracy"]
+        for k, v in metrics.items():
+            history[k].append(v)
+        bar.finish(f"{_fmt(metrics)}  ({(time.perf_counter() - t0) * 1e3:.0f} ms)")
+    return history
