@@ -33,6 +33,8 @@ MODULES = (
     ("pyfwd.viz", "Pictures of a network's activations (matplotlib)."),
     ("pyfwd.interop", "Weights from and to PyTorch, Keras, scikit-learn and ONNX."),
     ("pyfwd.dask", "Inference over a row-chunked dask array on a cluster."),
+    ("pyfwd.losses", "Losses for training, each the batch mean (PyTorch's default reduction)."),
+    ("pyfwd.optim", "Optimisers that step a network's parameters by hand."),
 )
 HEADER = ("# API reference\n\nGenerated from the docstrings by `tools/gen_api_docs.py`; do not edit by hand "
           "(run `python tools/gen_api_docs.py` after changing a public docstring or name).\n")

@@ -101,6 +101,7 @@ class Targets:
         return len(self.index if self.index is not None else self.dense)
 
     def take(self, rows) -> "Targets":
+        """The targets of the samples *rows* (an index array or slice), e.g. one batch."""
         return Targets(self.loss, None if self.index is None else self.index[rows],
                        None if self.dense is None else self.dense[rows])
 
