@@ -1,15 +1,20 @@
 #include "cpu_features.h"
 
-#include <cpuid.h>
-
 #include <cctype>
 #include <cstdint>
 #include <cstdlib>
 #include <stdexcept>
 
+#if defined(PYFWD_ARCH_X86)
+#include <cpuid.h>
+#elif defined(PYFWD_ARCH_AARCH64) && defined(__linux__)
+#include <sys/auxv.h>  // getauxval(AT_HWCAP)
+#endif
+
 namespace pyfwd {
 namespace {
 
+#if defined(PYFWD_ARCH_X86)
 struct Features {
     bool avx = false, fma = false, avx2 = false, f16c = false;
     bool avx512f = false, avx512dq = false, avx512bw = false, avx512vl = false;
@@ -52,6 +57,25 @@ Features detect() {
     }
     return f;
 }
+#elif defined(PYFWD_ARCH_AARCH64)
+// Advanced SIMD (NEON) and FP are mandatory in ARMv8-A and the aarch64 ABI: the neon
+// level needs no test. HWCAP only feeds show_config (bit numbers: Linux's
+// arch/arm64/include/uapi/asm/hwcap.h).
+struct Features {
+    unsigned long hwcap = 0;
+};
+
+Features detect() {
+    Features f;
+#if defined(__linux__)
+    f.hwcap = getauxval(AT_HWCAP);
+#endif
+    return f;
+}
+#else
+struct Features {};
+Features detect() { return {}; }
+#endif
 
 const Features& features() {
     static const Features f = detect();  // function-local: no global constructor
@@ -62,11 +86,19 @@ const Features& features() {
 
 const char* isa_name(Isa isa) {
     switch (isa) {
-        case Isa::generic: return "generic";
-        case Isa::avx2: return "avx2";
-        case Isa::avx512: return "avx512";
+#define PYFWD_ISA_CASE(name) \
+    case Isa::name: return #name;
+        PYFWD_ISA_LIST(PYFWD_ISA_CASE)
+#undef PYFWD_ISA_CASE
     }
     return "?";
+}
+
+const char* known_isas_text() {
+#define PYFWD_ISA_TEXT(name) ", " #name
+    static constexpr const char kText[] = PYFWD_ISA_LIST(PYFWD_ISA_TEXT);
+#undef PYFWD_ISA_TEXT
+    return kText + 2;  // past the leading ", "
 }
 
 Isa parse_isa(const std::string& name) {
@@ -75,21 +107,21 @@ Isa parse_isa(const std::string& name) {
     const auto last = name.find_last_not_of(" \t\r\n\v\f");
     std::string key = first == std::string::npos ? std::string() : name.substr(first, last - first + 1);
     for (char& ch : key) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    if (key == "generic") return Isa::generic;
-    if (key == "avx2") return Isa::avx2;
-    if (key == "avx512") return Isa::avx512;
-    throw std::invalid_argument("unknown ISA level '" + name + "'; valid levels: generic, avx2, avx512");
+    for (int i = 0; i < kIsaCount; ++i)
+        if (key == isa_name(static_cast<Isa>(i))) return static_cast<Isa>(i);
+    throw std::invalid_argument("unknown ISA level '" + name + "'; valid levels: " + known_isas_text());
 }
 
 bool cpu_supports(Isa isa) {
+    if (isa == Isa::generic) return true;
+#if defined(PYFWD_ARCH_X86)
     const Features& f = features();
     const bool avx2 = f.avx && f.os_avx && f.avx2 && f.fma;
-    switch (isa) {
-        case Isa::generic: return true;
-        case Isa::avx2: return avx2;
-        case Isa::avx512:
-            return avx2 && f.os_avx512 && f.avx512f && f.avx512dq && f.avx512bw && f.avx512vl;
-    }
+    if (isa == Isa::avx2) return avx2;
+    if (isa == Isa::avx512) return avx2 && f.os_avx512 && f.avx512f && f.avx512dq && f.avx512bw && f.avx512vl;
+#elif defined(PYFWD_ARCH_AARCH64)
+    if (isa == Isa::neon) return true;  // architectural (see Features above)
+#endif
     return false;
 }
 
@@ -103,14 +135,14 @@ bool cpu_supports(const std::string& isa) {
 
 std::vector<std::string> supported_isas() {
     std::vector<std::string> out;
-    for (Isa i : {Isa::generic, Isa::avx2, Isa::avx512})
-        if (cpu_supports(i)) out.emplace_back(isa_name(i));
+    for (int i = 0; i < kIsaCount; ++i)
+        if (cpu_supports(static_cast<Isa>(i))) out.emplace_back(isa_name(static_cast<Isa>(i)));
     return out;
 }
 
 Isa best_isa() {
-    if (cpu_supports(Isa::avx512)) return Isa::avx512;
-    if (cpu_supports(Isa::avx2)) return Isa::avx2;
+    for (int i = kIsaCount - 1; i > 0; --i)
+        if (cpu_supports(static_cast<Isa>(i))) return static_cast<Isa>(i);
     return Isa::generic;
 }
 
@@ -131,7 +163,7 @@ Isa initial_isa() {
         isa = parse_isa(name);
     } catch (const std::invalid_argument&) {
         throw std::invalid_argument("PYFWD_ISA='" + name +
-                                    "' is not an ISA level (valid levels: generic, avx2, avx512)" + fix);
+                                    "' is not an ISA level (valid levels: " + known_isas_text() + ")" + fix);
     }
     if (!cpu_supports(isa))
         throw std::invalid_argument("PYFWD_ISA='" + name + "' asks for " + isa_name(isa) +
@@ -143,6 +175,7 @@ std::vector<std::string> cpu_feature_names() {
     const Features& f = features();
     std::vector<std::string> out;
     auto add = [&](bool on, const char* n) { if (on) out.emplace_back(n); };
+#if defined(PYFWD_ARCH_X86)
     add(f.avx && f.os_avx, "avx");
     add(f.fma, "fma");
     add(f.f16c, "f16c");
@@ -154,6 +187,15 @@ std::vector<std::string> cpu_feature_names() {
     add(f.avx512_vnni, "avx512_vnni");
     add(f.avx512_bf16, "avx512_bf16");
     add(f.amx_tile, "amx_tile");
+#elif defined(PYFWD_ARCH_AARCH64)
+    add(true, "asimd");
+    add(f.hwcap & (1ul << 10), "asimdhp");  // HWCAP_ASIMDHP: fp16 arithmetic
+    add(f.hwcap & (1ul << 20), "asimddp");  // HWCAP_ASIMDDP: dot product
+    add(f.hwcap & (1ul << 22), "sve");      // HWCAP_SVE
+#else
+    (void)f;
+    (void)add;
+#endif
     return out;
 }
 

@@ -1,17 +1,28 @@
-// CPU feature detection (CPUID + XGETBV) and the PYFWD_ISA override.
+// CPU feature detection (x86: CPUID + XGETBV; aarch64: Advanced SIMD is architectural,
+// the other features from the kernel's HWCAP) and the PYFWD_ISA override.
 // Portable code: compiled without any -m flag.
 #pragma once
 #include <string>
 #include <vector>
 
+#include "isa_list.h"
+
 namespace pyfwd {
 
-// ISA levels, worst to best. Names are the ones PYFWD_ISA and the Python API use.
-enum class Isa : int { generic = 0, avx2 = 1, avx512 = 2 };
+// ISA levels of this architecture, worst to best (isa_list.h). Names are the ones
+// PYFWD_ISA and the Python API use.
+#define PYFWD_ISA_ENUMERATOR(name) name,
+enum class Isa : int { PYFWD_ISA_LIST(PYFWD_ISA_ENUMERATOR) };
+#undef PYFWD_ISA_ENUMERATOR
+#define PYFWD_ISA_ONE(name) +1
+constexpr int kIsaCount = 0 PYFWD_ISA_LIST(PYFWD_ISA_ONE);
+#undef PYFWD_ISA_ONE
 
 const char* isa_name(Isa isa);
-// Parses "generic" | "avx2" | "avx512", in any case, surrounding whitespace ignored;
-// throws std::invalid_argument listing the valid names.
+// The levels this build knows, as "generic, avx2, avx512" (for messages).
+const char* known_isas_text();
+// Parses a level name of this build (isa_list.h), in any case, surrounding whitespace
+// ignored; throws std::invalid_argument listing the valid names.
 Isa parse_isa(const std::string& name);
 
 // True when the CPU *and the OS* (XGETBV: the register state is saved on context

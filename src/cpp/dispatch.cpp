@@ -7,26 +7,11 @@
 #include <mutex>
 #include <stdexcept>
 
-// Plain declarations (no intrinsics) of each level's out-of-line row passes.
-#include "kernels/avx2/vmath_api.h"
-#include "kernels/avx512/vmath_api.h"
-#include "kernels/generic/vmath_api.h"
-
 namespace pyfwd {
-
-#define PYFWD_DECLARE_PROBE(ns) \
-    namespace ns {              \
-    double fma_probe(int64_t iters, float* sink); \
-    }
-PYFWD_DECLARE_PROBE(generic)
-PYFWD_DECLARE_PROBE(avx2)
-PYFWD_DECLARE_PROBE(avx512)
-#undef PYFWD_DECLARE_PROBE
-
 namespace {
 
-Dispatch g_table[3];  // constant-initialized (no constructor runs); filled on first use
-bool g_filled[3] = {false, false, false};
+Dispatch g_table[kIsaCount];  // constant-initialized (no constructor runs); filled on first use
+bool g_filled[kIsaCount] = {};
 std::mutex g_mutex;
 std::atomic<const Dispatch*> g_active{nullptr};
 
@@ -36,23 +21,23 @@ void rule_blocks(KernelBundle<T>& kb) {
 }
 
 // Called only after cpu_supports(isa) said yes: fill_bundle of an ISA folder may itself
-// use that ISA's instructions.
+// use that ISA's instructions. The levels and their entry points: kernels/kernel_api.h.
 const Dispatch* filled(Isa isa) {
     const int i = static_cast<int>(isa);
     Dispatch& d = g_table[i];
     if (!g_filled[i]) {
         d.isa = isa;
         switch (isa) {
-#define PYFWD_FILL(ns)                                                        \
-    ns::fill_bundle(d.f32, d.f64);                                            \
-    d.f32.act_inplace = &ns::act_inplace_f32;                                 \
-    d.f64.act_inplace = &ns::act_inplace_f64;                                 \
-    d.f32.softmax_row = &ns::softmax_row_f32;                                 \
-    d.f64.softmax_row = &ns::softmax_row_f64;                                 \
-    d.fma_probe = &ns::fma_probe;
-            case Isa::generic: PYFWD_FILL(generic) break;
-            case Isa::avx2: PYFWD_FILL(avx2) break;
-            case Isa::avx512: PYFWD_FILL(avx512) break;
+#define PYFWD_FILL(ns)                                \
+    case Isa::ns:                                     \
+        ns::fill_bundle(d.f32, d.f64);                \
+        d.f32.act_inplace = &ns::act_inplace_f32;     \
+        d.f64.act_inplace = &ns::act_inplace_f64;     \
+        d.f32.softmax_row = &ns::softmax_row_f32;     \
+        d.f64.softmax_row = &ns::softmax_row_f64;     \
+        d.fma_probe = &ns::fma_probe;                 \
+        break;
+            PYFWD_ISA_LIST(PYFWD_FILL)
 #undef PYFWD_FILL
         }
         rule_blocks(d.f32);

@@ -2,7 +2,7 @@
 // accuracy sweep of tests/test_vmath.py and quick timing; vmath_act(isa, act, x) and
 // vmath_softmax(isa, x) run the row passes the GEMM uses (act_inplace_*, softmax_row_*) on
 // a copy of x. Portable code (no -m flags): it
-// only calls the out-of-line entry points of vmath_api.h, after checking the CPU.
+// only calls the out-of-line entry points of kernels/kernel_api.h, after checking the CPU.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -12,15 +12,13 @@
 
 #include "bindings.h"
 #include "cpu_features.h"
-#include "kernels/avx2/vmath_api.h"
-#include "kernels/avx512/vmath_api.h"
-#include "kernels/generic/vmath_api.h"
+#include "kernels/kernel_api.h"
 
 namespace py = pybind11;
 
 namespace {
 
-// Codes of vmath_api.h's vmath_apply_*.
+// Codes of kernel_api.h's vmath_apply_*.
 constexpr const char* kFuncs[] = {"exp", "tanh", "erf", "sigmoid", "gelu", "silu", "erfc"};
 
 int func_code(const std::string& name) {
@@ -46,16 +44,13 @@ struct Entry {
     }
 
 Entry isa_entry(const std::string& isa) {
+#define PYFWD_VMATH_CASE(ns) \
+    if (isa == #ns) e = PYFWD_VMATH_ENTRY(pyfwd::ns);
     Entry e{};
-    if (isa == "generic") {
-        e = PYFWD_VMATH_ENTRY(pyfwd::generic);
-    } else if (isa == "avx2") {
-        e = PYFWD_VMATH_ENTRY(pyfwd::avx2);
-    } else if (isa == "avx512") {
-        e = PYFWD_VMATH_ENTRY(pyfwd::avx512);
-    } else {
-        throw py::value_error("vmath: unknown isa '" + isa + "'; valid: generic, avx2, avx512");
-    }
+    PYFWD_ISA_LIST(PYFWD_VMATH_CASE)
+#undef PYFWD_VMATH_CASE
+    if (e.f32 == nullptr)
+        throw py::value_error("vmath: unknown isa '" + isa + "'; valid: " + pyfwd::known_isas_text());
     if (!pyfwd::cpu_supports(isa))
         throw py::value_error("vmath: isa '" + isa + "' is not supported by this CPU");
     return e;

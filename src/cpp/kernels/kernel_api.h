@@ -1,6 +1,6 @@
 // What every ISA folder exports to the dispatcher: plain declarations and data, no
 // intrinsics, so the portable framework can include it. Each ISA's definitions live in
-// its own namespace (pyfwd::generic / avx2 / avx512) and translation unit.
+// its own namespace (pyfwd::<isa>, one per level of isa_list.h) and translation units.
 #pragma once
 #include <atomic>
 #include <cstddef>
@@ -10,6 +10,7 @@
 
 #include "cache_info.h"
 #include "epilogue.h"
+#include "isa_list.h"
 
 namespace pyfwd {
 
@@ -81,13 +82,25 @@ private:
     std::atomic<uint64_t> blocks_{0};
 };
 
-#define PYFWD_DECLARE_ISA(ns)                                   \
-    namespace ns {                                              \
-    void fill_bundle(KernelBundle<float>& f32, KernelBundle<double>& f64); \
+// The entry points of one level, in namespace pyfwd::<isa>:
+//  gemm_<isa>.cpp:  fill_bundle (the bundles of both dtypes, block sizes included) and
+//                   fma_probe (float32 FMA throughput: runs `iters` rounds, returns flops);
+//  vmath_<isa>.cpp: the out-of-line vector math (the loops of vmath_loops.inc):
+//                   act_inplace_* (elementwise activate, any n), softmax_row_* (stable:
+//                   subtract max, exp, / sum) and vmath_apply_* (func: 0 exp, 1 tanh,
+//                   2 erf, 3 sigmoid, 4 gelu, 5 silu, 6 erfc; a test hook).
+#define PYFWD_DECLARE_ISA(ns)                                                      \
+    namespace ns {                                                                 \
+    void fill_bundle(KernelBundle<float>& f32, KernelBundle<double>& f64);         \
+    double fma_probe(int64_t iters, float* sink);                                  \
+    void act_inplace_f32(int act, float* y, std::size_t n);                        \
+    void act_inplace_f64(int act, double* y, std::size_t n);                       \
+    void softmax_row_f32(float* row, std::size_t n);                               \
+    void softmax_row_f64(double* row, std::size_t n);                              \
+    void vmath_apply_f32(int func, const float* x, float* y, std::size_t n);       \
+    void vmath_apply_f64(int func, const double* x, double* y, std::size_t n);     \
     }
-PYFWD_DECLARE_ISA(generic)
-PYFWD_DECLARE_ISA(avx2)
-PYFWD_DECLARE_ISA(avx512)
+PYFWD_ISA_LIST(PYFWD_DECLARE_ISA)
 #undef PYFWD_DECLARE_ISA
 
 }  // namespace pyfwd

@@ -27,13 +27,19 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["Backend", "BackendConfigError", "register", "get", "available", "unavailable_reasons"]
+__all__ = ["Backend", "BackendConfigError", "BackendUnavailableError", "register", "get", "available", "unavailable_reasons"]
 
 
 class BackendConfigError(ImportError):
     """The backend is installed but its configuration is wrong (e.g. ``PYFWD_ISA``
     names a level that is unknown or that this CPU lacks). Unlike a plain
     ``ImportError`` it does not let another backend become the default."""
+
+
+class BackendUnavailableError(RuntimeError, ImportError):
+    """The backend asked for by name cannot run here (an optional dependency or the
+    compiled core is missing); the message says why and how to install it. Both a
+    ``RuntimeError`` and an ``ImportError``."""
 
 
 class Backend:
@@ -133,10 +139,12 @@ def best() -> str:
     """Name of the default backend, computed once: the best available one, unless a
     better one is misconfigured (then that one, so that using it raises)."""
     if not _BEST:
-        names = [e.name for e in sorted(_REGISTRY.values(), key=lambda e: -e.priority)
-                 if _load(e) is not None or e.misconfigured]
+        # the first usable one only: a lower one is never loaded (the cpp default must not
+        # import numba)
+        name = next(e.name for e in sorted(_REGISTRY.values(), key=lambda e: -e.priority)
+                    if _load(e) is not None or e.misconfigured)
         with _LOCK:
-            _BEST[:] = names[:1]
+            _BEST[:] = [name]
     return _BEST[0]
 
 
@@ -157,7 +165,7 @@ def get(name: str) -> Backend:
         if entry.misconfigured:
             raise RuntimeError(f"backend {name!r} is misconfigured: {entry.error.split(': ', 1)[-1]} "
                                f"(other backends are used only when asked for by name, e.g. backend='numpy')")
-        raise RuntimeError(f"backend {name!r} is not available here ({entry.error})")
+        raise BackendUnavailableError(f"backend {name!r} is not available here ({entry.error})")
     return inst
 
 
@@ -173,7 +181,11 @@ def _numpy_factory() -> Backend:
 
 
 def _numba_factory() -> Backend:
-    from .numba_jit import NumbaBackend  # raises ImportError without numba
+    try:
+        import numba  # noqa: F401 - an optional dependency (the "numba" extra)
+    except ImportError as exc:
+        raise ImportError(f'numba is not installed ({exc}); install it with: pip install "pyfwd[numba]"') from None
+    from .numba_jit import NumbaBackend
     return NumbaBackend()
 
 

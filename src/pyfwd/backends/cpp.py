@@ -12,7 +12,16 @@ from typing import Any
 
 import numpy as np
 
-from .. import _core  # ImportError when the core is not built
+try:
+    from .. import _core
+except ImportError as exc:  # not built (the reason recorded at build time), or unloadable
+    from pathlib import Path
+
+    _why = Path(__file__).resolve().parents[1] / "_core_not_built.txt"
+    if _why.is_file():
+        raise ImportError(f"the C++ core was not built with this installation: "
+                          f"{_why.read_text(encoding='utf-8').strip()}") from None
+    raise
 from .. import _tuning as _tune
 from ..activations import ACT_CODE, ACTIVATIONS, LEAKY_SLOPE
 from . import Backend, BackendConfigError

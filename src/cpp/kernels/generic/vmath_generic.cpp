@@ -1,6 +1,6 @@
-// Out-of-line vector math of the generic build (declared in vmath_api.h): the loops of
-// ../vmath_loops.inc over this ISA's primitives (vmath.h). Nothing here runs at load time.
-#include "vmath_api.h"
+// Out-of-line vector math of the generic build (declared in kernels/kernel_api.h): the loops
+// of ../vmath_loops.inc over this ISA's primitives (vmath.h). Nothing here runs at load time.
+#include "kernels/kernel_api.h"
 
 #include <cstddef>
 #include <limits>
