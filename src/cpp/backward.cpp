@@ -7,35 +7,10 @@
 
 #include "dispatch.h"
 #include "epilogue.h"
-#include "kernels/act_backward_api.h"
 #include "thread_pool.h"
 
 namespace pyfwd {
 namespace {
-
-template <typename T>
-using BwdFn = void (*)(int, T, const T*, const T*, const T*, T*, std::size_t);
-
-template <typename T>
-BwdFn<T> pick(Isa isa);
-
-template <>
-BwdFn<float> pick<float>(Isa isa) {
-    switch (isa) {
-        case Isa::avx512: return avx512::act_backward_f32;
-        case Isa::avx2: return avx2::act_backward_f32;
-        default: return generic::act_backward_f32;
-    }
-}
-
-template <>
-BwdFn<double> pick<double>(Isa isa) {
-    switch (isa) {
-        case Isa::avx512: return avx512::act_backward_f64;
-        case Isa::avx2: return avx2::act_backward_f64;
-        default: return generic::act_backward_f64;
-    }
-}
 
 constexpr int64_t kSerialElems = int64_t(1) << 15;  // below this, one thread (as rows_activate)
 
@@ -45,7 +20,7 @@ template <typename T>
 void act_backward(int act, int64_t M, int64_t N, const T* Z, int64_t ldz, const T* A, int64_t lda, const T* dA,
                   int64_t ldd, T* dZ, int64_t ldo, int nthreads) {
     if (M <= 0 || N <= 0) return;
-    const BwdFn<T> f = pick<T>(active_dispatch().isa);
+    const ActBackwardFn<T> f = bundle_of<T>(active_dispatch()).act_backward;
     const T alpha = T(LEAKY_SLOPE);
     const int64_t total = M * N;
     const bool flat = act != ACT_SOFTMAX && ldz == N && lda == N && ldd == N && ldo == N;

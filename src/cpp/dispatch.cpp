@@ -35,6 +35,8 @@ const Dispatch* filled(Isa isa) {
         d.f64.act_inplace = &ns::act_inplace_f64;     \
         d.f32.softmax_row = &ns::softmax_row_f32;     \
         d.f64.softmax_row = &ns::softmax_row_f64;     \
+        d.f32.act_backward = &ns::act_backward_f32;   \
+        d.f64.act_backward = &ns::act_backward_f64;   \
         d.fma_probe = &ns::fma_probe;                 \
         break;
             PYFWD_ISA_LIST(PYFWD_FILL)

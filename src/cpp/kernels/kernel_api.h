@@ -48,6 +48,10 @@ template <typename T>
 using ActInplaceFn = void (*)(int act, T* y, std::size_t n);
 template <typename T>
 using SoftmaxRowFn = void (*)(T* row, std::size_t n);
+// The backward pass's activation derivative (act_backward_loops.inc): dz = da * g'(z) for n
+// contiguous elements (z, a = g(z), da), or softmax's Jacobian-vector product of one row.
+template <typename T>
+using ActBackwardFn = void (*)(int act, T alpha, const T* z, const T* a, const T* da, T* dz, std::size_t n);
 
 // One dispatch entry: everything chosen together for an ISA and a dtype (XNNPACK's
 // gemm-config). The block sizes and their reasons are in each ISA's kernel file.
@@ -60,6 +64,7 @@ struct KernelBundle {
     ActInplaceFn<T> act_inplace = nullptr;
     SoftmaxRowFn<T> softmax_row = nullptr;
     SoftmaxRowFn<T> softmax_short = nullptr;  // rows of n <= NR: same bits as the fused epilogue
+    ActBackwardFn<T> act_backward = nullptr;  // training: dZ = dA * g'(Z)
     int MR = 0, NR = 0;    // register tile
     int MW = 0, NW = 0;    // small-M tiles: up to MW rows get up to NW (multiple of NR) columns
     BlockRule rule;        // how MC/KC/NC follow from the caches (cache_info.h)
@@ -88,7 +93,8 @@ private:
 //  vmath_<isa>.cpp: the out-of-line vector math (the loops of vmath_loops.inc):
 //                   act_inplace_* (elementwise activate, any n), softmax_row_* (stable:
 //                   subtract max, exp, / sum) and vmath_apply_* (func: 0 exp, 1 tanh,
-//                   2 erf, 3 sigmoid, 4 gelu, 5 silu, 6 erfc; a test hook).
+//                   2 erf, 3 sigmoid, 4 gelu, 5 silu, 6 erfc; a test hook);
+//  act_backward_<isa>.cpp: act_backward_* (training's dZ = dA * g'(Z), over that vector math).
 #define PYFWD_DECLARE_ISA(ns)                                                      \
     namespace ns {                                                                 \
     void fill_bundle(KernelBundle<float>& f32, KernelBundle<double>& f64);         \
@@ -99,6 +105,10 @@ private:
     void softmax_row_f64(double* row, std::size_t n);                              \
     void vmath_apply_f32(int func, const float* x, float* y, std::size_t n);       \
     void vmath_apply_f64(int func, const double* x, double* y, std::size_t n);     \
+    void act_backward_f32(int act, float alpha, const float* z, const float* a,    \
+                          const float* da, float* dz, std::size_t n);              \
+    void act_backward_f64(int act, double alpha, const double* z, const double* a, \
+                          const double* da, double* dz, std::size_t n);            \
     }
 PYFWD_ISA_LIST(PYFWD_DECLARE_ISA)
 #undef PYFWD_DECLARE_ISA

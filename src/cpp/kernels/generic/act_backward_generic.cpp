@@ -1,11 +1,10 @@
 // The activation derivative of the backward pass for the generic build (declared in
-// ../act_backward_api.h): the loops of ../act_backward_loops.inc, vectorised with this
-// ISA's flags, over this ISA's vector math (vmath_api.h).
+// kernels/kernel_api.h): the loops of ../act_backward_loops.inc, vectorised with this
+// ISA's flags, over this ISA's out-of-line vector math (vmath_apply_*).
 #include <cstddef>
 
-#include "../act_backward_api.h"
 #include "epilogue.h"
-#include "vmath_api.h"
+#include "kernels/kernel_api.h"
 
 namespace pyfwd {
 namespace generic {
