@@ -11,6 +11,7 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 #if defined(__GLIBCXX__)
 #include <cxxabi.h>  // abi::__forced_unwind
 #endif
@@ -58,6 +59,33 @@ T* out_data(const py::array& out, int64_t M, int64_t N) {
         throw std::invalid_argument("out must be a writable C-contiguous array of shape (" + std::to_string(M) + ", " +
                                     std::to_string(N) + ") and the network's dtype");
     return static_cast<T*>(const_cast<void*>(out.data()));
+}
+
+// The cache of forward(X, return_cache=True): {"A0": X, "Z1": .., "A1": .., ...} with
+// fresh (M, dims[l+1]) arrays, A_L being `result` (data Y); their data in Z and A.
+template <typename T>
+py::dict forward_cache(const py::array& X, const py::array& result, T* Y, int64_t M, const std::vector<int64_t>& dims,
+                       std::vector<T*>& Z, std::vector<T*>& A) {
+    const size_t L = dims.size() - 1;
+    py::dict cache;
+    cache["A0"] = X;
+    Z.assign(L, nullptr);
+    A.assign(L, nullptr);
+    for (size_t l = 0; l < L; ++l) {
+        const int64_t N = dims[l + 1];
+        py::array_t<T> z({M, N});
+        Z[l] = z.mutable_data();
+        cache[("Z" + std::to_string(l + 1)).c_str()] = z;
+        if (l + 1 == L) {
+            A[l] = Y;
+            cache[("A" + std::to_string(l + 1)).c_str()] = result;
+        } else {
+            py::array_t<T> a({M, N});
+            A[l] = a.mutable_data();
+            cache[("A" + std::to_string(l + 1)).c_str()] = a;
+        }
+    }
+    return cache;
 }
 
 // ---------------------------------------------------------------- the GIL

@@ -225,9 +225,7 @@ void gemm_packed(const KernelBundle<T>& kb, int64_t M, int64_t N, int64_t K, con
     if (ep.act == ACT_SOFTMAX && !s.by_rows) rows_activate(kb, ACT_SOFTMAX, M, N, C, ldc, nthreads);
 }
 
-template <typename T>
-void gemm_dot(const KernelBundle<T>& kb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* W,
-              int64_t ldw, T* C, int64_t ldc, const Epilogue<T>& ep, int nthreads) {
+void dot_split(int64_t M, int64_t N, int64_t K, int nthreads, const std::function<void(int64_t, int64_t)>& rows) {
     if (M <= 0 || N <= 0) return;
     const double flops = 2.0 * double(M) * double(N) * double(std::max<int64_t>(K, 1));
     const Tunables tu = tunables();
@@ -235,15 +233,22 @@ void gemm_dot(const KernelBundle<T>& kb, int64_t M, int64_t N, int64_t K, const 
     if (nthreads > 1 && flops >= tu.serial_flops)
         parts = static_cast<int>(std::min<double>({double(nthreads), flops / tu.flops_per_thread, double(ceil_div(N, 8))}));
     if (parts <= 1) {
-        kb.dot_rows(M, K, A, lda, W, ldw, 0, N, ep.bias, C, ldc);
-    } else {
-        const int64_t units = ceil_div(N, 8);  // 8-row blocks of W per task
-        auto task = [&](int t) {
-            const int64_t n0 = std::min(N, units * t / parts * 8), n1 = std::min(N, units * (t + 1) / parts * 8);
-            kb.dot_rows(M, K, A, lda, W, ldw, n0, n1, ep.bias, C, ldc);
-        };
-        ThreadPool::instance().run(parts, task);
+        rows(0, N);
+        return;
     }
+    const int64_t units = ceil_div(N, 8);  // 8-row blocks of W per task
+    auto task = [&](int t) {
+        rows(std::min(N, units * t / parts * 8), std::min(N, units * (t + 1) / parts * 8));
+    };
+    ThreadPool::instance().run(parts, task);
+}
+
+template <typename T>
+void gemm_dot(const KernelBundle<T>& kb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* W,
+              int64_t ldw, T* C, int64_t ldc, const Epilogue<T>& ep, int nthreads) {
+    if (M <= 0 || N <= 0) return;
+    dot_split(M, N, K, nthreads,
+              [&](int64_t n0, int64_t n1) { kb.dot_rows(M, K, A, lda, W, ldw, n0, n1, ep.bias, C, ldc); });
     rows_activate(kb, ep.act, M, N, C, ldc, nthreads);
 }
 

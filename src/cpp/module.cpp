@@ -11,6 +11,7 @@ void register_config(py::module_& m);
 void register_dense(py::module_& m);
 void register_network(py::module_& m);
 void register_backward(py::module_& m);
+void register_dense16(py::module_& m);
 #ifdef PYFWD_HAVE_VMATH_BINDINGS
 void register_vmath(py::module_& m);
 #endif
@@ -22,6 +23,7 @@ PYBIND11_MODULE(_core, m) {
     register_dense(m);
     register_network(m);
     register_backward(m);
+    register_dense16(m);
 #ifdef PYFWD_HAVE_VMATH_BINDINGS
     register_vmath(m);
 #endif

@@ -136,23 +136,8 @@ private:
             without_gil([&] { network_forward(*net, xv, Y, nt); });
             return std::move(result);
         }
-        py::dict cache;
-        cache["A0"] = X;
-        std::vector<T*> Z(L), A(L);
-        for (size_t l = 0; l < L; ++l) {
-            const int64_t N = net->dims[l + 1];
-            py::array_t<T> z({M, N});
-            Z[l] = z.mutable_data();
-            cache[("Z" + std::to_string(l + 1)).c_str()] = z;
-            if (l + 1 == L) {
-                A[l] = Y;
-                cache[("A" + std::to_string(l + 1)).c_str()] = result;
-            } else {
-                py::array_t<T> a({M, N});
-                A[l] = a.mutable_data();
-                cache[("A" + std::to_string(l + 1)).c_str()] = a;
-            }
-        }
+        std::vector<T*> Z, A;
+        const py::dict cache = forward_cache<T>(X, result, Y, M, net->dims, Z, A);
         without_gil([&] { network_forward(*net, xv, Y, nt, Z, A); });
         return py::make_tuple(result, cache);
     }

@@ -39,7 +39,7 @@ def refuse_masked(x, what: str) -> None:
 def as_array(x, dtype: np.dtype, what: str) -> np.ndarray:
     """*x* as an ndarray of *dtype*, without a copy when it already is one.
 
-    Real dtypes (bool, integers, floats, either byte order) are converted
+    Real dtypes (bool, integers, floats, bfloat16, either byte order) are converted
     (values kept); complex, object, string and other dtypes are refused with
     ``TypeError``. Masked arrays (``numpy.ma``) are refused with ``TypeError``
     (use ``.filled()``); other ndarray subclasses are viewed as plain ndarrays.
@@ -54,7 +54,7 @@ def as_array(x, dtype: np.dtype, what: str) -> np.ndarray:
             x = np.asarray(x)
         except (ValueError, TypeError) as exc:
             raise TypeError(f"{what} must be a numeric array, got {type(x).__name__}: {exc}") from exc
-    if x.dtype.kind not in "biuf":
+    if x.dtype.kind not in "biuf" and x.dtype.name != "bfloat16":  # ml_dtypes' bfloat16 is kind "V"
         raise TypeError(
             f"{what} must hold real numbers (float32, float64, or int/bool to convert), "
             f"got dtype {x.dtype}")

@@ -10,6 +10,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from . import _config
+from . import _dtypes16 as _d16
 from ._npz import NpzReader
 from ._validate import as_array, as_float_dtype, check_out, native_float, refuse_masked
 from .activations import ACT_CODE, canonical, canonical_list
@@ -17,6 +18,8 @@ from .activations import ACT_CODE, canonical, canonical_list
 __all__ = ["Network", "NeuralNetwork", "PackedWeights", "dense"]
 
 _INITS = ("he", "xavier", "zeros")
+_COMPUTE = ("fp32", "bf16")
+_F32 = np.dtype(np.float32)
 
 
 def _prep_input(X, dtype: np.dtype, in_features: int, what: str):
@@ -34,10 +37,16 @@ def _prep_input(X, dtype: np.dtype, in_features: int, what: str):
 
 
 def _weight_matrix(W) -> np.ndarray:
-    """W as a 2-D float array of its own float dtype (float32 for any other dtype)."""
+    """W as a 2-D float array of its own float dtype: float32, float64, or a 16-bit
+    one (bfloat16, float16; native byte order); float32 for any other dtype."""
     refuse_masked(W, "W")
     W = np.asarray(W) if not isinstance(W, np.ndarray) else W
-    W = as_array(W, native_float(W.dtype) or np.dtype(np.float32), "W")
+    if _d16.is_weight16(W.dtype):
+        W = W.view(np.ndarray) if type(W) is not np.ndarray else W
+        if not W.dtype.isnative:
+            W = W.astype(W.dtype.newbyteorder("="))
+    else:
+        W = as_array(W, native_float(W.dtype) or np.dtype(np.float32), "W")
     if W.ndim != 2:
         raise ValueError(f"W must be 2-D (out_features, in_features), got shape {W.shape}")
     return W
@@ -62,7 +71,9 @@ class PackedWeights:
     Parameters
     ----------
     W : array_like, shape (out_features, in_features)
-        float32 or float64 (other dtypes give float32), as for :func:`dense`.
+        float32, float64 or 16-bit (bfloat16, float16: kept 16-bit; the cpp backend
+        reads them 16-bit for a few rows and packs a float32 widening for more);
+        other dtypes give float32, as for :func:`dense`.
     """
 
     __slots__ = ("_W", "_core_packed", "__weakref__")
@@ -107,6 +118,12 @@ def dense(X, W, b=None, activation: str = "linear", backend: str | None = None, 
     dtypes give float32). Masked arrays are refused with ``TypeError``.
     W may be a :class:`PackedWeights` to apply the same weights to many batches
     without packing them again on each call (the same results, bit for bit).
+
+    W may hold 16-bit weights (``ml_dtypes.bfloat16`` or ``float16``): they are
+    widened exactly to float32 (the cpp backend reads them 16-bit, widening in
+    registers), X, b and the output are float32 (X and b of other real dtypes
+    are converted to float32, as for a float32 W). The result is the one of
+    ``dense(X, W.astype(np.float32), ...)``, bit for bit on the cpp backend.
     """
     if type(W) is PackedWeights:
         Wp = W
@@ -127,7 +144,8 @@ def dense(X, W, b=None, activation: str = "linear", backend: str | None = None, 
         return _config.resolve(backend).dense(X, W, b, activation, None)
     act = canonical(activation)
     W = _weight_matrix(W)
-    dtype = W.dtype
+    w16 = _d16.is_weight16(W.dtype)
+    dtype = _F32 if w16 else W.dtype
     N, K = W.shape
     if b is not None:
         b = as_array(b, dtype, "b")
@@ -139,7 +157,13 @@ def dense(X, W, b=None, activation: str = "linear", backend: str | None = None, 
         check_out(out, shape, dtype, (X2, W, b))
     be = _config.resolve(backend)
     out2 = None if out is None else out.reshape(X2.shape[0], N)
-    if Wp is not None:
+    if w16:
+        dense_w16 = getattr(be, "dense_w16", None)  # a backend that reads 16-bit W itself
+        if dense_w16 is not None:
+            Y = dense_w16(X2, W if Wp is None else Wp, b, act, out2)
+        else:
+            Y = be.dense(X2, W.astype(_F32), b, act, out=out2)
+    elif Wp is not None:
         Y = be.dense_packed(X2, Wp, b, act, out=out2)
     else:
         Y = be.dense(X2, W, b, act, out=out2)
@@ -211,7 +235,10 @@ class Params(MutableMapping):
         if key not in net._params:
             raise KeyError(f"no parameter {key!r}; parameters are {', '.join(net._params)}")
         expected = net._params[key].shape
-        arr = as_array(value, net.dtype, key)
+        if net._wdtype is not None and key.startswith("W"):
+            arr = _d16.to_weight16(value, net._wdtype, key)  # rounded to nearest even
+        else:
+            arr = as_array(value, net.dtype, key)
         if arr.shape != expected:
             raise ValueError(f"{key} must have shape {expected}, got {arr.shape}")
         arr = _frozen(arr)
@@ -254,13 +281,25 @@ class Network:
     parameter arrays, which are immutable, so assigning ``copy.params["W1"]``
     leaves the original unchanged. A shallow copy also shares the attributes
     you set (as any shallow copy does); a deep copy copies them.
+
+    16-bit weights: ``weight_dtype="bfloat16"`` (stored as ``ml_dtypes.bfloat16``)
+    or ``"float16"`` keeps every ``W`` in that dtype (rounded to nearest even;
+    half the memory and half the bytes a small batch reads), while ``dtype``,
+    the biases, activations and outputs stay float32. ``None`` (default): the
+    weights have ``dtype``. ``compute`` (``"fp32"`` or ``"bf16"``, also a
+    :meth:`forward` argument) says how layers multiply: ``"fp32"`` widens the
+    weights exactly and computes in float32; ``"bf16"`` (16-bit weights only)
+    also rounds each layer's input to bfloat16, so every product is exact and
+    sums are float32, the arithmetic of AVX512-BF16/AMX units (emulated with the
+    float32 kernels on every CPU here).
     """
 
     def __init__(self, layer_dims: Sequence[int], activations, dtype="float32",
-                 init: str = "he", seed: int | None = None) -> None:
+                 init: str = "he", seed: int | None = None, weight_dtype=None) -> None:
         dims = self._check_dims(layer_dims)
         acts = canonical_list(activations, len(dims) - 1)
         dt = as_float_dtype(dtype)
+        wd = self._resolve_weight_dtype(weight_dtype, dt)
         if init not in _INITS:
             raise ValueError(f"unknown init {init!r}; valid: {', '.join(_INITS)}")
         rng = np.random.default_rng(seed)
@@ -273,7 +312,7 @@ class Network:
                 W = rng.standard_normal((fan_out, fan_in)) * scale
             weights.append(W)
             biases.append(np.zeros(fan_out))
-        self._setup(dims, acts, dt, weights, biases)
+        self._setup(dims, acts, dt, weights, biases, wd)
 
     # -- construction ---------------------------------------------------
     @staticmethod
@@ -288,39 +327,70 @@ class Network:
             raise ValueError(f"layer_dims must be positive integers, got {list(layer_dims)}")
         return dims
 
-    def _setup(self, dims, acts, dtype, weights, biases) -> None:
+    @staticmethod
+    def _resolve_weight_dtype(weight_dtype, dtype: np.dtype) -> np.dtype | None:
+        """A 16-bit weight dtype, or None for weights in *dtype*; clear errors for
+        the rest."""
+        wd = _d16.weight_dtype(weight_dtype)
+        if wd is None:
+            return None
+        if not _d16.is_weight16(wd):
+            if wd == dtype:
+                return None
+            raise ValueError(f"weight_dtype={wd.name!r} with dtype={dtype.name!r}: weights are either in the "
+                             f"network's dtype (weight_dtype=None) or 16-bit ('bfloat16', 'float16')")
+        if dtype != _F32:
+            raise ValueError(f"16-bit weights ({wd.name}) compute in float32, so dtype must be float32, got "
+                             f"dtype={dtype.name!r}")
+        return wd
+
+    def _setup(self, dims, acts, dtype, weights, biases, wdtype=None) -> None:
         self._layer_dims = list(dims)
         self._activations = list(acts)
         self._dtype = dtype
+        self._wdtype = wdtype  # None: weights in dtype; else bfloat16 / float16
+        self._compute = "fp32"
         self._lock = threading.Lock()
         self._version = 0
         self._states: dict[str, tuple[int, Any]] = {}
         self._params: dict[str, np.ndarray] = {}
         self._classes: np.ndarray | None = None
         for l, (W, b) in enumerate(zip(weights, biases), start=1):
-            for key, arr in ((f"W{l}", W), (f"b{l}", b)):
-                self._params[key] = _frozen(as_array(arr, dtype, key))
+            self._params[f"W{l}"] = _frozen(as_array(W, dtype, f"W{l}") if wdtype is None
+                                            else _d16.to_weight16(W, wdtype, f"W{l}"))
+            self._params[f"b{l}"] = _frozen(as_array(b, dtype, f"b{l}"))
 
     @classmethod
-    def from_arrays(cls, weights: Sequence, biases: Sequence | None, activations, dtype=None) -> "Network":
+    def from_arrays(cls, weights: Sequence, biases: Sequence | None, activations, dtype=None,
+                    weight_dtype=None) -> "Network":
         """Wrap existing parameters: ``weights[l]`` is (out, in), ``biases[l]`` is
         (out,) (``None`` for zeros). The dtype defaults to the first weight's when
         it is float32/float64 (either byte order: values are kept, stored in
-        native order), else float32. Masked arrays are refused with ``TypeError``."""
+        native order), else float32. Masked arrays are refused with ``TypeError``.
+
+        ``weight_dtype`` (``None``, ``"bfloat16"``, ``"float16"``) as for
+        :class:`Network`: 16-bit weights are kept as they are when they already
+        have it, else rounded to nearest even; ``dtype`` is then float32. Weights
+        that are bfloat16/float16 arrays with ``weight_dtype=None`` are widened to
+        ``dtype`` (exactly)."""
         net = cls.__new__(cls)
-        net._setup_from_arrays(weights, biases, activations, dtype)
+        net._setup_from_arrays(weights, biases, activations, dtype, weight_dtype)
         return net
 
-    def _setup_from_arrays(self, weights: Sequence, biases: Sequence | None, activations, dtype) -> None:
+    def _setup_from_arrays(self, weights: Sequence, biases: Sequence | None, activations, dtype,
+                           weight_dtype=None) -> None:
         """:meth:`from_arrays`' checks, then :meth:`_setup` (also used by unpickling)."""
         for l, W in enumerate(weights, start=1):
             refuse_masked(W, f"W{l}")
         weights = [np.asarray(W) for W in weights]
         if not weights:
             raise ValueError("need at least one weight matrix")
+        wd16 = _d16.weight_dtype(weight_dtype)
         if dtype is None:
-            dtype = native_float(weights[0].dtype) or np.float32
+            dtype = np.float32 if wd16 is not None and _d16.is_weight16(wd16) else \
+                native_float(weights[0].dtype) or np.float32
         dt = as_float_dtype(dtype)
+        wd = self._resolve_weight_dtype(wd16, dt)
         if biases is None:
             biases = [None] * len(weights)
         biases = list(biases)
@@ -345,7 +415,7 @@ class Network:
                 raise ValueError(f"layer {l}: b{l} must have shape ({W.shape[0]},), got {b.shape}")
             bs.append(b)
         acts = canonical_list(activations, len(weights))
-        self._setup(dims, acts, dt, weights, bs)
+        self._setup(dims, acts, dt, weights, bs, wd)
 
     # -- properties -----------------------------------------------------
     @property
@@ -360,8 +430,52 @@ class Network:
 
     @property
     def dtype(self) -> np.dtype:
-        """The network's dtype (float32 or float64): of its parameters and outputs."""
+        """The dtype of activations, outputs and biases (float32 with 16-bit weights)."""
         return self._dtype
+
+    @property
+    def weight_dtype(self) -> np.dtype:
+        """The weights' dtype: ``dtype``, or bfloat16 (``ml_dtypes.bfloat16``) / float16."""
+        return self._dtype if self._wdtype is None else self._wdtype
+
+    @property
+    def compute(self) -> str:
+        """How layers multiply by default: ``"fp32"`` or ``"bf16"`` (16-bit weights
+        only: each layer's input rounded to bfloat16 first). ``forward(compute=)``
+        overrides it for one call."""
+        return self._compute
+
+    @compute.setter
+    def compute(self, value) -> None:
+        self._compute = self._check_compute(value)
+
+    def _check_compute(self, value) -> str:
+        if value not in _COMPUTE:
+            raise ValueError(f"compute must be 'fp32' or 'bf16', got {value!r}")
+        if value == "bf16" and self._wdtype is None:
+            raise ValueError(f"compute='bf16' needs 16-bit weights (bf16 inputs times 16-bit weights are exact "
+                             f"products); this network's weights are {self._dtype.name}: use "
+                             f"net.with_weight_dtype('bfloat16') first")
+        return value
+
+    def with_weight_dtype(self, weight_dtype) -> "Network":
+        """A copy with weights in *weight_dtype*: ``"bfloat16"``, ``"float16"``
+        (rounded to nearest even, from the weights as they are), or ``None`` (the
+        network's ``dtype``; from 16-bit weights an exact widening to float32).
+        16-bit weights make the copy's ``dtype`` float32 (float64 biases are
+        rounded to float32). The copy keeps ``classes_``, the attributes you set,
+        and ``compute`` when its weights are 16-bit (else ``"fp32"``)."""
+        wd = _d16.weight_dtype(weight_dtype)
+        dtype = _F32 if wd is not None and _d16.is_weight16(wd) else self._dtype
+        wd = self._resolve_weight_dtype(wd, dtype)
+        state = self.__getstate__()
+        state["extra"] = copy.deepcopy(state["extra"])
+        new = type(self).__new__(type(self))
+        new._setup(self._layer_dims, self._activations, dtype, self.weights, self.biases, wd)
+        new.classes_ = state["classes"]
+        new._compute = self._compute if wd is not None else "fp32"
+        new.__dict__.update(state["extra"])
+        return new
 
     @property
     def num_layers(self) -> int:
@@ -390,20 +504,47 @@ class Network:
         return int(sum(a.size for a in self._params.values()))
 
     # -- forward --------------------------------------------------------
-    def _state(self, be) -> Any:
+    def _state(self, be, per_layer: bool = False) -> Any:
         """The backend's prepared state for the current parameters (packed once
-        per parameter version)."""
+        per parameter version); *per_layer*: a list of one-layer states (the
+        compute="bf16" path of backends without it built in). 16-bit weights go
+        to a backend as they are when it reads them itself (``weights16``), else
+        widened to float32 (exact) once here."""
         version = self._version
-        cached = self._states.get(be.name)
+        key = be.name + "/layers" if per_layer else be.name
+        cached = self._states.get(key)
         if cached is not None and cached[0] == version:
             return cached[1]
-        state = be.prepare(self.weights, self.biases, self.activations)
+        weights, biases, acts = self.weights, self.biases, self.activations
+        if self._wdtype is not None and not getattr(be, "weights16", False):
+            weights = [W.astype(_F32) for W in weights]
+        if per_layer:
+            state = [be.prepare([W], [b], [a]) for W, b, a in zip(weights, biases, acts)]
+        else:
+            state = be.prepare(weights, biases, acts)
         with self._lock:
             if self._version == version:
-                self._states[be.name] = (version, state)
+                self._states[key] = (version, state)
         return state
 
-    def forward(self, X, return_cache: bool = False, backend: str | None = None, out=None):
+    def _forward_bf16_layers(self, be, X, return_cache: bool, out):
+        """compute="bf16" on a backend without it built in: layer by layer, each
+        input rounded to bfloat16 (the same rounding as the compiled core's)."""
+        states = self._state(be, per_layer=True)
+        L = len(states)
+        cache = {"A0": X} if return_cache else None
+        A = X
+        for l, st in enumerate(states, start=1):
+            res = be.forward(st, _d16.round_bf16(A), return_cache, out if l == L else None)
+            if return_cache:
+                A, c = res
+                cache[f"Z{l}"], cache[f"A{l}"] = c["Z1"], A
+            else:
+                A = res
+        return (A, cache) if return_cache else A
+
+    def forward(self, X, return_cache: bool = False, backend: str | None = None, out=None,
+                compute: str | None = None):
         """Forward propagation. X is (batch, in_features) or one sample (in_features,).
 
         Returns the output ``A_L`` (batch, out_features), or ``(A_L, cache)`` with
@@ -411,7 +552,15 @@ class Network:
         ``A_l`` of every layer. ``out=`` receives ``A_L`` (C-contiguous, exact shape
         and dtype). Masked arrays (``numpy.ma``) are refused with ``TypeError`` on
         every backend: pass ``X.filled(value)``.
+
+        ``compute`` (``"fp32"``, ``"bf16"``; default: the network's
+        :attr:`compute`): with ``"bf16"`` each layer's input (X included) is
+        rounded to bfloat16 before its product; the cache holds the layer
+        outputs as computed (not rounded) and ``A0`` is X as given.
         """
+        bf16 = (compute or self._compute) == "bf16"
+        if compute is not None:
+            self._check_compute(compute)
         dtype = self._dtype
         if type(X) is np.ndarray and X.dtype == dtype and X.ndim == 2 \
                 and X.shape[1] == self._layer_dims[0]:
@@ -426,7 +575,12 @@ class Network:
         else:
             out2 = None
         be = _config.resolve(backend)
-        res = be.forward(self._state(be), X2, bool(return_cache), out2)
+        if not bf16:
+            res = be.forward(self._state(be), X2, bool(return_cache), out2)
+        elif getattr(be, "compute_bf16", False):
+            res = be.forward(self._state(be), X2, bool(return_cache), out2, compute="bf16")
+        else:
+            res = self._forward_bf16_layers(be, X2, bool(return_cache), out2)
         if return_cache:
             Y, cache = res
             if out is not None:
@@ -610,24 +764,37 @@ class Network:
         widths = [max(len(r[i]) for r in rows) for i in range(4)]
         line = "-" * (sum(widths) + 6)
         fmt = lambda r: f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]:>{widths[3]}}"
-        out = [f"Network: {self.num_layers} dense layer(s), {self._dtype}", line, fmt(rows[0]), line]
+        wd = "" if self._wdtype is None else f", {self._wdtype.name} weights, compute={self._compute}"
+        out = [f"Network: {self.num_layers} dense layer(s), {self._dtype}{wd}", line, fmt(rows[0]), line]
         out += [fmt(r) for r in rows[1:]]
         out += [line, f"Total params: {self.num_params:,}"]
         return "\n".join(out)
 
     def __repr__(self) -> str:
+        wd = "" if self._wdtype is None else f", weight_dtype='{self._wdtype.name}', compute='{self._compute}'"
         return (f"Network(layer_dims={self._layer_dims}, activations={self._activations}, "
-                f"dtype='{self._dtype}')")
+                f"dtype='{self._dtype}'{wd})")
 
     # -- persistence ----------------------------------------------------
     _FORMAT = 1
+    _FORMAT16 = 2  # 16-bit weights: W as uint16 bits + 'weight_dtype', 'compute' (older pyfwd refuses it)
 
     def save(self, path) -> None:
-        """Save to an ``.npz`` file (no pickle): parameters, settings and ``classes_``."""
+        """Save to an ``.npz`` file (no pickle): parameters, settings and ``classes_``.
+        16-bit weights are stored as their uint16 bits with their dtype's name
+        (and ``compute``), in format 2, which an older pyfwd refuses clearly."""
         extra = {} if self._classes is None else {"classes": self._classes}
-        np.savez(path, pyfwd_format=np.array(self._FORMAT), layer_dims=np.array(self._layer_dims),
+        params = dict(self._params)
+        fmt = self._FORMAT
+        if self._wdtype is not None:
+            fmt = self._FORMAT16
+            for l in range(1, self.num_layers + 1):
+                params[f"W{l}"] = params[f"W{l}"].view(np.uint16)
+            extra["weight_dtype"] = np.array(self._wdtype.name)
+            extra["compute"] = np.array(self._compute)
+        np.savez(path, pyfwd_format=np.array(fmt), layer_dims=np.array(self._layer_dims),
                  activations=np.array(self._activations), dtype=np.array(str(self._dtype)),
-                 **self._params, **extra)
+                 **params, **extra)
 
     @classmethod
     def load(cls, path) -> "Network":
@@ -642,8 +809,19 @@ class Network:
             if "pyfwd_format" not in f:
                 raise ValueError(f"{path} is not a pyfwd network file (no 'pyfwd_format' entry)")
             fmt = int(_small_entry(f, "pyfwd_format", "iu", ()))
-            if fmt != cls._FORMAT:
-                raise ValueError(f"{path}: unsupported pyfwd format {fmt} (this version reads {cls._FORMAT})")
+            if fmt not in (cls._FORMAT, cls._FORMAT16):
+                raise ValueError(f"{path}: unsupported pyfwd format {fmt} (this version reads {cls._FORMAT}, "
+                                 f"and {cls._FORMAT16} for 16-bit weights)")
+            wd = compute = None
+            if fmt == cls._FORMAT16:
+                wd = str(_small_entry(f, "weight_dtype", "U", (), max_chars=16))
+                if wd not in _d16.WEIGHT_DTYPES16:
+                    raise ValueError(f"{path}: entry 'weight_dtype' is {wd!r}, expected one of "
+                                     f"{', '.join(_d16.WEIGHT_DTYPES16)}")
+                compute = str(_small_entry(f, "compute", "U", (), max_chars=8))
+                if compute not in _COMPUTE:
+                    raise ValueError(f"{path}: entry 'compute' is {compute!r}, expected 'fp32' or 'bf16'")
+                wd = _d16.weight_dtype(wd)
             n_weights = sum(1 for k in f.files if k.startswith("W"))
             dims = _small_entry(f, "layer_dims", "iu", (None,), max_len=n_weights + 1)
             dims = cls._check_dims([int(d) for d in dims])
@@ -660,10 +838,21 @@ class Network:
                     got, dt = f.header(key)
                     if got != shape:
                         raise ValueError(f"{path}: {key} has shape {got}, but layer_dims {dims} needs {shape}")
+                    if wd is not None and key[0] == "W":
+                        if dt != np.dtype("<u2"):
+                            raise ValueError(f"{path}: {key} has dtype {dt}, expected uint16 (the bits of "
+                                             f"{wd.name} weights)")
+                        out.append(f.read(key).view(wd))
+                        continue
                     if dt.kind not in "biuf":
                         raise ValueError(f"{path}: {key} has dtype {dt}, expected float32 or float64")
                     out.append(f.read(key))
-            net = cls.from_arrays(weights, biases, [str(a) for a in acts], dtype=str(dtype))
+            net = cls.from_arrays(weights, biases, [str(a) for a in acts], dtype=str(dtype), weight_dtype=wd)
+            if compute is not None:
+                try:
+                    net.compute = compute
+                except ValueError as exc:
+                    raise ValueError(f"{path}: entry 'compute': {exc}") from None
             if "classes" in f:  # optional; older files have none
                 labels = _small_entry(f, "classes", "biufU", (net._n_classes(),),
                                       max_chars=cls._MAX_LABEL_CHARS)
@@ -678,36 +867,52 @@ class Network:
     # state or locks. The state is a dict with a format number, so a later
     # pyfwd can still read this one (and refuses a newer one clearly).
     _PICKLE_FORMAT = 1
+    # 16-bit weights: W as uint16 bits (no ml_dtypes object in the pickle), plus
+    # 'weight_dtype' and 'compute'; an older pyfwd refuses format 2 clearly.
+    _PICKLE_FORMAT16 = 2
     _INTERNAL = frozenset({"_layer_dims", "_activations", "_dtype", "_lock", "_version", "_states",
-                           "_params", "_classes"})
+                           "_params", "_classes", "_wdtype", "_compute"})
 
     def __getstate__(self) -> dict:
         with self._lock:
             params = dict(self._params)
-        return {"pyfwd_pickle": self._PICKLE_FORMAT, "layer_dims": list(self._layer_dims),
-                "activations": list(self._activations), "dtype": self._dtype.name, "params": params,
-                "classes": self._classes,
-                # attributes a user (or a subclass) set on the network
-                "extra": {k: v for k, v in self.__dict__.items() if k not in self._INTERNAL}}
+        state = {"pyfwd_pickle": self._PICKLE_FORMAT, "layer_dims": list(self._layer_dims),
+                 "activations": list(self._activations), "dtype": self._dtype.name, "params": params,
+                 "classes": self._classes,
+                 # attributes a user (or a subclass) set on the network
+                 "extra": {k: v for k, v in self.__dict__.items() if k not in self._INTERNAL}}
+        if self._wdtype is not None:
+            state["pyfwd_pickle"] = self._PICKLE_FORMAT16
+            for l in range(1, self.num_layers + 1):
+                params[f"W{l}"] = params[f"W{l}"].view(np.uint16)
+            state["weight_dtype"], state["compute"] = self._wdtype.name, self._compute
+        return state
 
     def __setstate__(self, state: dict) -> None:
         if not isinstance(state, dict) or "pyfwd_pickle" not in state:
             raise ValueError("cannot unpickle pyfwd.Network: the state is not one pyfwd wrote")
         fmt = state["pyfwd_pickle"]
-        if fmt != self._PICKLE_FORMAT:
+        if fmt not in (self._PICKLE_FORMAT, self._PICKLE_FORMAT16):
             from ._version import __version__
             raise ValueError(f"cannot unpickle pyfwd.Network: its state format is {fmt!r}, but pyfwd "
-                             f"{__version__} reads format {self._PICKLE_FORMAT}; it was written by a "
-                             "newer pyfwd: upgrade pyfwd to load it")
+                             f"{__version__} reads format {self._PICKLE_FORMAT} (and {self._PICKLE_FORMAT16} for 16-bit "
+                             "weights); "
+                             "it was written by a newer pyfwd: upgrade pyfwd to load it")
         try:
             dims, params = state["layer_dims"], state["params"]
             L = len(dims) - 1
             weights = [params[f"W{l}"] for l in range(1, L + 1)]
             biases = [params[f"b{l}"] for l in range(1, L + 1)]
             acts, dtype, classes, extra = state["activations"], state["dtype"], state["classes"], state["extra"]
+            wd = compute = None
+            if fmt == self._PICKLE_FORMAT16:
+                wd, compute = _d16.weight_dtype(state["weight_dtype"]), state["compute"]
+                weights = [np.asarray(W).view(wd) for W in weights]
         except (KeyError, TypeError) as exc:
             raise ValueError(f"cannot unpickle pyfwd.Network: damaged state ({type(exc).__name__}: {exc})") from None
-        self._setup_from_arrays(weights, biases, acts, dtype)
+        self._setup_from_arrays(weights, biases, acts, dtype, wd)
+        if compute is not None:
+            self.compute = compute
         if self._layer_dims != list(dims):
             raise ValueError(f"cannot unpickle pyfwd.Network: its parameters make layer_dims "
                              f"{self._layer_dims}, its state says {list(dims)}")

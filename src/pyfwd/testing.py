@@ -32,6 +32,14 @@ Two checks of a network (docs/design.md):
   error (``eA_in = 0``). This one catches a wrong layer at any depth.
   :func:`assert_forward_close` with ``cache=`` runs both.
 
+16-bit weights (DESIGN.md): the reference uses the rounded weights as they are
+(bfloat16 / float16 arrays are passed in, widened exactly to float64) with the
+float32 bound (the work dtype of 16-bit weights is float32). With
+``compute="bf16"`` each layer's input is rounded to bfloat16 first, in the
+reference too: per layer from the backend's own input (rounded the same way: the
+tight check stays tight); end to end, the carried error of a rounded input grows
+by the two roundings, ``2**-8 * (|A| + eA)``.
+
 Non-finite reference values (NaN, +-inf: IEEE propagation of non-finite input)
 must be matched exactly in kind. Overflow in the working precision: where the
 magnitude ``(|A|+eA) @ |W|.T + |b|`` of a pre-activation exceeds the dtype's
@@ -48,6 +56,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ._dtypes16 import is_weight16, round_bf16
 from .activations import LIPSCHITZ, canonical
 from .backends.numpy_ref import FUNCTIONS
 
@@ -72,6 +81,18 @@ __all__ = [
 def unit_roundoff(dtype) -> float:
     """``u = eps/2``: 2**-24 for float32, 2**-53 for float64."""
     return float(np.finfo(np.dtype(dtype)).eps) / 2.0
+
+
+def _work_dtype(dtype) -> np.dtype:
+    """The dtype a layer computes in: float32 for 16-bit weights, else *dtype*."""
+    dt = np.dtype(dtype)
+    return np.dtype(np.float32) if is_weight16(dt) else dt
+
+
+def _check_compute(compute: str) -> bool:
+    if compute not in ("fp32", "bf16"):
+        raise ValueError(f"compute must be 'fp32' or 'bf16', got {compute!r}")
+    return compute == "bf16"
 
 
 def _tiny(dtype) -> float:
@@ -126,11 +147,19 @@ def layer_bound(A_ref: np.ndarray, W: np.ndarray, b: np.ndarray | None, activati
 
 
 def network_bounds(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray | None],
-                   activations: Sequence[str], X: np.ndarray, dtype) -> list[LayerBound]:
-    """:func:`layer_bound` for every layer, the error carried from each to the next."""
+                   activations: Sequence[str], X: np.ndarray, dtype, compute: str = "fp32") -> list[LayerBound]:
+    """:func:`layer_bound` for every layer, the error carried from each to the next
+    (*compute* ``"bf16"``: each layer's input rounded to bfloat16, see above)."""
+    bf16 = _check_compute(compute)
+    dtype = _work_dtype(dtype)
     out = []
     A, eA = np.asarray(X, dtype=np.float64), 0.0
-    for W, b, act in zip(weights, biases, activations):
+    for l, (W, b, act) in enumerate(zip(weights, biases, activations)):
+        if bf16:
+            if l > 0:  # the network's input X is rounded the same way on both sides: exact
+                with np.errstate(over="ignore", invalid="ignore"):
+                    eA = eA + 2.0 ** -8 * (np.abs(A) + eA)
+            A = round_bf16(A.astype(np.float32)).astype(np.float64)
         lb = layer_bound(A, W, b, act, dtype, eA)
         out.append(lb)
         A, eA = lb.A, lb.eA
@@ -180,7 +209,7 @@ def _check_dtype(actual, dtype, what):
 
 def assert_dense_close(actual, X, W, b, activation, dtype=None) -> None:
     """Assert one dense layer's output meets the numerics contract."""
-    dtype = np.dtype(dtype or np.asarray(W).dtype)
+    dtype = _work_dtype(dtype or np.asarray(W).dtype)
     _check_dtype(actual, dtype, "dense")
     lb = layer_bound(X, W, b, activation, dtype)
     M, N = np.asarray(X).shape[0], np.asarray(W).shape[0]
@@ -198,7 +227,8 @@ def _check_cache_keys(cache, n_layers: int) -> None:
         raise AssertionError(f"cache keys {sorted(cache)}, expected {sorted(expected)}")
 
 
-def layer_report(cache, weights, biases, activations, dtype=None, rows=None) -> str | None:
+def layer_report(cache, weights, biases, activations, dtype=None, rows=None,
+                 compute: str = "fp32") -> str | None:
     """``None`` if every layer of *cache* (``forward(X, return_cache=True)``)
     meets the per-layer contract, else a report naming the first wrong layer.
 
@@ -207,12 +237,15 @@ def layer_report(cache, weights, biases, activations, dtype=None, rows=None) -> 
     within ``eZ`` and ``A_l`` within ``eA`` of :func:`layer_bound` (``eA_in=0``).
     *rows* (an index array) checks only those batch rows (rows of a dense
     network are independent): the bench's gate on large batches.
+    *compute* ``"bf16"``: the backend's own input is rounded to bfloat16 first, as
+    the backend did.
     """
+    bf16 = _check_compute(compute)
     L = len(weights)
     if not (len(biases) == len(activations) == L):
         raise ValueError(f"{L} weights, {len(biases)} biases and {len(activations)} activations: "
                          "one of each per layer expected")
-    dtype = np.dtype(dtype or np.asarray(weights[0]).dtype)
+    dtype = _work_dtype(dtype or np.asarray(weights[0]).dtype)
     _check_cache_keys(cache, L)
     sel = slice(None) if rows is None else np.asarray(rows)
     for l, (W, b, act) in enumerate(zip(weights, biases, activations), start=1):
@@ -221,6 +254,8 @@ def layer_report(cache, weights, biases, activations, dtype=None, rows=None) -> 
             if np.asarray(cache[key]).dtype != dtype:
                 return f"cache {key}: dtype {np.asarray(cache[key]).dtype}, expected {dtype}"
         A_in = np.asarray(cache[f"A{l - 1}"])[sel]
+        if bf16:
+            A_in = round_bf16(A_in)
         lb = layer_bound(A_in, W, b, act, dtype)  # the backend's own input, eA_in = 0
         M, (N, K) = A_in.shape[0], np.asarray(W).shape
         where = f"layer {l} of {L} ({act}, (M,K,N)=({M},{K},{N}), {dtype}, from the backend's own A{l - 1})"
@@ -231,10 +266,11 @@ def layer_report(cache, weights, biases, activations, dtype=None, rows=None) -> 
     return None
 
 
-def assert_layers_close(cache, weights, biases, activations, dtype=None, rows=None) -> None:
+def assert_layers_close(cache, weights, biases, activations, dtype=None, rows=None,
+                        compute: str = "fp32") -> None:
     """Assert every layer of a forward cache meets the per-layer contract (see
     :func:`layer_report`): the tight check that catches one wrong layer at any depth."""
-    msg = layer_report(cache, weights, biases, activations, dtype, rows)
+    msg = layer_report(cache, weights, biases, activations, dtype, rows, compute)
     if msg is not None:
         raise AssertionError(msg)
 
@@ -264,7 +300,8 @@ def assert_identical(actual, expected, what="output") -> None:
         raise AssertionError(f"{what}: {msg}")
 
 
-def assert_forward_close(actual, weights, biases, activations, X, dtype=None, cache=None) -> None:
+def assert_forward_close(actual, weights, biases, activations, X, dtype=None, cache=None,
+                         compute: str = "fp32") -> None:
     """Assert a network's output meets the numerics contract, the bound carried
     layer to layer from *X*.
 
@@ -272,10 +309,11 @@ def assert_forward_close(actual, weights, biases, activations, X, dtype=None, ca
     its keys and dtypes; ``A0`` is *X* in the network's dtype; every ``Z_l`` and
     ``A_l`` within the carried bound; every layer within the tight per-layer
     bound from the backend's own input (:func:`assert_layers_close`); and
-    *actual* bitwise equal to the cache's ``A_L``."""
-    dtype = np.dtype(dtype or np.asarray(weights[0]).dtype)
+    *actual* bitwise equal to the cache's ``A_L``. *compute* as the network's
+    forward used it (``"bf16"``: inputs of every layer rounded to bfloat16)."""
+    dtype = _work_dtype(dtype or np.asarray(weights[0]).dtype)
     acts = [canonical(a) for a in activations]
-    bounds = network_bounds(weights, biases, acts, X, dtype)
+    bounds = network_bounds(weights, biases, acts, X, dtype, compute)
     L = len(bounds)
     _check_dtype(actual, dtype, "forward")
     assert_within(actual, bounds[-1].A, bounds[-1].eA, f"forward output A{L} {dtype}")
@@ -291,7 +329,7 @@ def assert_forward_close(actual, weights, biases, activations, X, dtype=None, ca
     x_in = np.asarray(X).astype(dtype)
     if not np.array_equal(cache["A0"], x_in, equal_nan=True):
         raise AssertionError(f"cache A0: not the input X in {dtype}: {first_difference(cache['A0'], x_in)}")
-    assert_layers_close(cache, weights, biases, acts, dtype)
+    assert_layers_close(cache, weights, biases, acts, dtype, compute=compute)
     assert_identical(actual, cache[f"A{L}"], f"forward output vs its cache A{L}")
 
 

@@ -42,6 +42,11 @@ template <typename T>
 using DotRowsFn = void (*)(int64_t m, int64_t K, const T* A, int64_t lda, const T* W, int64_t ldw, int64_t n0,
                            int64_t n1, const T* bias, T* C, int64_t ldc);
 
+// The dot path with 16-bit weights (kernels/wide16.h): W holds bfloat16 or float16 bits,
+// widened to float32 in registers; the bits of DotRowsFn<float> on the widened W.
+using DotRows16Fn = void (*)(int64_t m, int64_t K, const float* A, int64_t lda, const uint16_t* W, int64_t ldw,
+                             int64_t n0, int64_t n1, const float* bias, float* C, int64_t ldc);
+
 // Row passes (vector math, owned by the vmath files): elementwise activation in place,
 // softmax of one row in place.
 template <typename T>
@@ -61,6 +66,9 @@ struct KernelBundle {
     UkrFn<T> ukr = nullptr;
     PackWFn<T> pack_w = nullptr;
     DotRowsFn<T> dot_rows = nullptr;
+    // float bundles: dot_rows on 16-bit W, [W16_BF16] and [W16_F16] (wide16.h); null
+    // where a level has none (the caller then widens W's rows first: same bits)
+    DotRows16Fn dot_rows16[2] = {nullptr, nullptr};
     ActInplaceFn<T> act_inplace = nullptr;
     SoftmaxRowFn<T> softmax_row = nullptr;
     SoftmaxRowFn<T> softmax_short = nullptr;  // rows of n <= NR: same bits as the fused epilogue

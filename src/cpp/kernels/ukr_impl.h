@@ -323,14 +323,25 @@ void softmax_short_impl(typename VT::T* row, std::size_t n) {
     if (n > 0) softmax_short_nv<VT, NR, NV>(row, static_cast<int>(n));
 }
 
+// How the dot path reads W: VT::T as it is (SameLoad), or 16-bit weights widened to
+// float32 in registers (the ISA files' loaders, wide16.h). WL::E is W's element type;
+// WL::load / load_n give one vector of W (load_n: n lanes, zeros past n).
+template <class VT>
+struct SameLoad {
+    using E = typename VT::T;
+    static typename VT::V load(const E* p) { return VT::load(p); }
+    static typename VT::V load_n(const E* p, int n) { return VT::load_n(p, n); }
+};
+
 // The small-M "dot" path (dense() with a few rows, W used once): no packing of W.
 // C[i, j] = bias[j] + dot(A[i, :], W[j, :]) for MB rows of A and RB rows of W at once,
 // both row-contiguous: MB*RB vector accumulators along K (the last vector masked), one
 // horizontal sum each, then the bias. Each output has its own accumulator and the same
 // order (k in vector steps, lanes reduced by all_sum, bias last) in every instance, so
-// the bits do not depend on the blocking or on how rows/columns are split over threads.
-template <class VT, int MB, int RB>
-void dot_block(int64_t K, const typename VT::T* __restrict A, int64_t lda, const typename VT::T* __restrict W,
+// the bits do not depend on the blocking or on how rows/columns are split over threads,
+// nor on the loader (16-bit W gives the bits of its exact float32 widening).
+template <class VT, int MB, int RB, class WL = SameLoad<VT>>
+void dot_block(int64_t K, const typename VT::T* __restrict A, int64_t lda, const typename WL::E* __restrict W,
                int64_t ldw, const typename VT::T* bias, typename VT::T* __restrict C, int64_t ldc) {
     using T = typename VT::T;
     using V = typename VT::V;
@@ -347,7 +358,7 @@ void dot_block(int64_t K, const typename VT::T* __restrict A, int64_t lda, const
         for (int i = 0; i < MB; ++i) a[i] = lanes == L ? VT::load(A + i * lda + k) : VT::load_n(A + i * lda + k, lanes);
 #pragma GCC unroll 16
         for (int r = 0; r < RB; ++r) {
-            const V w = lanes == L ? VT::load(W + r * ldw + k) : VT::load_n(W + r * ldw + k, lanes);
+            const V w = lanes == L ? WL::load(W + r * ldw + k) : WL::load_n(W + r * ldw + k, lanes);
 #pragma GCC unroll 16
             for (int i = 0; i < MB; ++i) acc[i][r] = VT::fma(a[i], w, acc[i][r]);
         }
@@ -366,27 +377,27 @@ void dot_block(int64_t K, const typename VT::T* __restrict A, int64_t lda, const
 // Rows [0, m) of A against W rows [n0, n1): blocks of W rows (kept in L1) outer, blocks
 // of up to MBMAX A rows inner; narrower instances for the edges. One A row gets 8 W rows
 // per block (8 accumulators hide the FMA latency); more rows get 4 (MB x 4 accumulators).
-template <class VT, int MBMAX>
-void dot_rows_impl(int64_t m, int64_t K, const typename VT::T* A, int64_t lda, const typename VT::T* W, int64_t ldw,
+template <class VT, int MBMAX, class WL = SameLoad<VT>>
+void dot_rows_impl(int64_t m, int64_t K, const typename VT::T* A, int64_t lda, const typename WL::E* W, int64_t ldw,
                    int64_t n0, int64_t n1, const typename VT::T* bias, typename VT::T* C, int64_t ldc) {
     constexpr int RB = 4;
     int64_t j = n0;
     auto bj = [&](int64_t jj) { return bias != nullptr ? bias + jj : nullptr; };
     if (m == 1)
-        for (; j + 2 * RB <= n1; j += 2 * RB) dot_block<VT, 1, 2 * RB>(K, A, lda, W + j * ldw, ldw, bj(j), C + j, ldc);
+        for (; j + 2 * RB <= n1; j += 2 * RB) dot_block<VT, 1, 2 * RB, WL>(K, A, lda, W + j * ldw, ldw, bj(j), C + j, ldc);
     for (; j + RB <= n1; j += RB) {
         int64_t i = 0;
         if constexpr (MBMAX >= 4)
             for (; i + 4 <= m; i += 4)
-                dot_block<VT, 4, RB>(K, A + i * lda, lda, W + j * ldw, ldw, bj(j), C + i * ldc + j, ldc);
+                dot_block<VT, 4, RB, WL>(K, A + i * lda, lda, W + j * ldw, ldw, bj(j), C + i * ldc + j, ldc);
         for (; i + 2 <= m; i += 2)
-            dot_block<VT, 2, RB>(K, A + i * lda, lda, W + j * ldw, ldw, bj(j), C + i * ldc + j, ldc);
-        for (; i < m; ++i) dot_block<VT, 1, RB>(K, A + i * lda, lda, W + j * ldw, ldw, bj(j), C + i * ldc + j, ldc);
+            dot_block<VT, 2, RB, WL>(K, A + i * lda, lda, W + j * ldw, ldw, bj(j), C + i * ldc + j, ldc);
+        for (; i < m; ++i) dot_block<VT, 1, RB, WL>(K, A + i * lda, lda, W + j * ldw, ldw, bj(j), C + i * ldc + j, ldc);
     }
     for (; j < n1; ++j) {
         int64_t i = 0;
         for (; i + 2 <= m; i += 2)
-            dot_block<VT, 2, 1>(K, A + i * lda, lda, W + j * ldw, ldw, bj(j), C + i * ldc + j, ldc);
-        for (; i < m; ++i) dot_block<VT, 1, 1>(K, A + i * lda, lda, W + j * ldw, ldw, bj(j), C + i * ldc + j, ldc);
+            dot_block<VT, 2, 1, WL>(K, A + i * lda, lda, W + j * ldw, ldw, bj(j), C + i * ldc + j, ldc);
+        for (; i < m; ++i) dot_block<VT, 1, 1, WL>(K, A + i * lda, lda, W + j * ldw, ldw, bj(j), C + i * ldc + j, ldc);
     }
 }

@@ -51,6 +51,12 @@ class Backend:
     """
 
     name: str = "?"
+    #: Whether :meth:`prepare` takes 16-bit weights (bfloat16 / float16) as they
+    #: are; if not, the Network widens them to float32 (exactly) for it.
+    weights16: bool = False
+    #: Whether :meth:`forward` takes ``compute="bf16"`` (each layer's input rounded
+    #: to bfloat16); if not, the Network runs that layer by layer itself.
+    compute_bf16: bool = False
 
     def dense(self, X: np.ndarray, W: np.ndarray, b: np.ndarray | None,
               activation: str, out: np.ndarray | None = None) -> np.ndarray:

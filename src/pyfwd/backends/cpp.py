@@ -22,6 +22,7 @@ except ImportError as exc:  # not built (the reason recorded at build time), or 
         raise ImportError(f"the C++ core was not built with this installation: "
                           f"{_why.read_text(encoding='utf-8').strip()}") from None
     raise
+from .. import _dtypes16 as _d16
 from .. import _tuning as _tune
 from ..activations import ACT_CODE, ACTIVATIONS, LEAKY_SLOPE
 from . import Backend, BackendConfigError
@@ -54,6 +55,10 @@ _tune.load_saved()
 
 class CppBackend(Backend):
     name = "cpp"
+    # 16-bit weights are read as they are (bfloat16 / float16 bits, widened in
+    # registers on the dot path), and forward() takes compute="bf16" itself.
+    weights16 = True
+    compute_bf16 = True
 
     def __init__(self) -> None:
         self._dense = _core.dense
@@ -67,12 +72,34 @@ class CppBackend(Backend):
             packed = Wp._core_packed = _core.PackedDense(Wp.weights)
         return self._dense(X, packed, b, ACT_CODE[activation], out)
 
+    def dense_w16(self, X, W, b, activation, out=None):
+        """dense() with 16-bit W (bfloat16 / float16), or a PackedWeights of one:
+        a few rows read W 16-bit; more rows use a float32 packing (of a
+        PackedWeights: made once, on first use)."""
+        code = ACT_CODE[activation]
+        if hasattr(W, "weights"):  # PackedWeights
+            Wp, W = W, W.weights
+            if X.shape[0] > _core.DOT_MAX_M:
+                packed = Wp._core_packed
+                if packed is None:  # a race here only packs twice; either object is right
+                    packed = Wp._core_packed = _core.PackedDense(W.astype(np.float32))
+                return self._dense(X, packed, b, code, out)
+        return _core.dense16(X, W.view(np.uint16), _d16.kind16(W.dtype), b, code, out)
+
     def prepare(self, weights, biases, activations) -> Any:
         """Pack the weights once for the active ISA level (the packed network
-        repacks itself on its next call if :meth:`set_isa` switches level)."""
-        return _core.Network(list(weights), list(biases), [ACT_CODE[a] for a in activations])
+        repacks itself on its next call if :meth:`set_isa` switches level).
+        16-bit weights: kept 16-bit for the small-batch dot path, packed as float32
+        on the first larger batch."""
+        codes = [ACT_CODE[a] for a in activations]
+        if _d16.is_weight16(weights[0].dtype):
+            return _core.Network16([W.view(np.uint16) for W in weights], _d16.kind16(weights[0].dtype),
+                                   list(biases), codes)
+        return _core.Network(list(weights), list(biases), codes)
 
-    def forward(self, state, X, return_cache, out=None):
+    def forward(self, state, X, return_cache, out=None, compute="fp32"):
+        if compute == "bf16":  # only with 16-bit weights (the Network checks it)
+            return state.forward(X, return_cache, out, True)
         return state.forward(X, return_cache, out)
 
     def set_num_threads(self, n: int) -> None:

@@ -1,14 +1,20 @@
 // AVX2+FMA GEMM micro-kernels: sgemm_ukr_avx2_6x16 and dgemm_ukr_avx2_6x8.
 // Compiled with -mavx2 -mfma; everything in pyfwd::avx2, helpers in an anonymous
 // namespace, no global constructors.
+// F16C (vcvtph2ps, float16 weights) too: every AVX2 CPU has it, and fill_bundle hands
+// out the float16 loader only when CPUID says so. No other code here converts halves.
+#pragma GCC target("f16c")
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
+#include <string>
 
+#include "cpu_features.h"
 #include "kernels/kernel_api.h"
 
 #include "vmath.h"  // this ISA's activate(v, code) (vmath helper)
@@ -128,6 +134,31 @@ struct F64 {
 };
 
 #include "kernels/ukr_impl.h"
+#include "kernels/wide16.h"
+
+// 16-bit weights widened in registers for the dot path (8 lanes from 16 bytes).
+inline __m128i load8_u16_n(const uint16_t* p, int n) {
+    alignas(16) uint16_t t[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    std::memcpy(t, p, sizeof(uint16_t) * static_cast<std::size_t>(n));
+    return _mm_load_si128(reinterpret_cast<const __m128i*>(t));
+}
+inline __m256 bf16x8_to_ps(__m128i h) { return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)); }
+struct LoadBF16 {
+    using E = uint16_t;
+    static __m256 load(const E* p) { return bf16x8_to_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+    static __m256 load_n(const E* p, int n) { return bf16x8_to_ps(load8_u16_n(p, n)); }
+};
+struct LoadF16 {
+    using E = uint16_t;
+    static __m256 load(const E* p) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))); }
+    static __m256 load_n(const E* p, int n) { return _mm256_cvtph_ps(load8_u16_n(p, n)); }
+};
+
+bool cpu_has_f16c() {
+    for (const std::string& f : cpu_feature_names())
+        if (f == "f16c") return true;
+    return false;
+}
 
 }  // namespace
 
@@ -160,6 +191,8 @@ void fill_bundle(KernelBundle<float>& f32, KernelBundle<double>& f64) {
     f32.ukr_name = "sgemm_ukr_avx2_6x16";
     f32.ukr = &sgemm_ukr_avx2_6x16;
     f32.dot_rows = &dot_rows_impl<F32, 2>;
+    f32.dot_rows16[W16_BF16] = &dot_rows_impl<F32, 2, LoadBF16>;
+    f32.dot_rows16[W16_F16] = cpu_has_f16c() ? &dot_rows_impl<F32, 2, LoadF16> : nullptr;
     f32.pack_w = &pack_w_impl<F32, 16>;
     f32.softmax_short = &softmax_short_impl<F32, 16, 2>;
     f32.MW = 1; f32.NW = 3 * 16;

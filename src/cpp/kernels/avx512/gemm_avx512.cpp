@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 
 #include "kernels/kernel_api.h"
@@ -93,6 +94,25 @@ struct F64 {
 };
 
 #include "kernels/ukr_impl.h"
+#include "kernels/wide16.h"
+
+// 16-bit weights widened in registers for the dot path (16 lanes from 32 bytes; the
+// masked loads need AVX512BW+VL). Compiled for this level, never run on the machine
+// these were written on (no AVX-512 there): the tests run them wherever the CPU can.
+inline __m256i load16_u16_n(const uint16_t* p, int n) {
+    return _mm256_maskz_loadu_epi16(static_cast<__mmask16>(n >= 16 ? 0xFFFFu : (1u << n) - 1u), p);
+}
+inline __m512 bf16x16_to_ps(__m256i h) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16)); }
+struct LoadBF16 {
+    using E = uint16_t;
+    static __m512 load(const E* p) { return bf16x16_to_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+    static __m512 load_n(const E* p, int n) { return bf16x16_to_ps(load16_u16_n(p, n)); }
+};
+struct LoadF16 {
+    using E = uint16_t;
+    static __m512 load(const E* p) { return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))); }
+    static __m512 load_n(const E* p, int n) { return _mm512_cvtph_ps(load16_u16_n(p, n)); }
+};
 
 // 16x16 float transpose in registers: r[i] holds row i on entry, column i on exit.
 inline void transpose16(__m512 r[16]) {
@@ -187,6 +207,8 @@ void fill_bundle(KernelBundle<float>& f32, KernelBundle<double>& f64) {
     f32.ukr_name = "sgemm_ukr_avx512_14x32";
     f32.ukr = &sgemm_ukr_avx512_14x32;
     f32.dot_rows = &dot_rows_impl<F32, 4>;
+    f32.dot_rows16[W16_BF16] = &dot_rows_impl<F32, 4, LoadBF16>;
+    f32.dot_rows16[W16_F16] = &dot_rows_impl<F32, 4, LoadF16>;
     f32.pack_w = &pack_w_f32;
     f32.softmax_short = &softmax_short_impl<F32, 32, 2>;
     f32.MW = 2; f32.NW = 4 * 32;

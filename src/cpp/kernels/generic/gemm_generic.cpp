@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 
 #include "kernels/kernel_api.h"
@@ -42,6 +43,15 @@ struct Scalar {
 };
 
 #include "kernels/ukr_impl.h"
+#include "kernels/wide16.h"
+
+// 16-bit weights widened one lane at a time (bit-exact portable conversions).
+template <int KIND>
+struct Load16 {
+    using E = uint16_t;
+    static float load(const E* p) { return widen16<KIND>(*p); }
+    static float load_n(const E* p, int) { return widen16<KIND>(*p); }
+};
 
 }  // namespace
 
@@ -67,6 +77,8 @@ void fill_bundle(KernelBundle<float>& f32, KernelBundle<double>& f64) {
     f32.ukr_name = "sgemm_ukr_generic_4x8";
     f32.ukr = &sgemm_ukr_generic_4x8;
     f32.dot_rows = &dot_rows_impl<Scalar<float>, 2>;
+    f32.dot_rows16[W16_BF16] = &dot_rows_impl<Scalar<float>, 2, Load16<W16_BF16>>;
+    f32.dot_rows16[W16_F16] = &dot_rows_impl<Scalar<float>, 2, Load16<W16_F16>>;
     f32.pack_w = &pack_w_impl<Scalar<float>, 8>;
     f32.softmax_short = &softmax_short_impl<Scalar<float>, 8, 8>;
     f32.MW = 1; f32.NW = 1 * 8;
