@@ -1,6 +1,6 @@
 """16-bit weights (bfloat16, float16) and compute="bf16" (issue 11).
 
-The numerics contract (DESIGN.md): the float64 reference uses the rounded weights
+The numerics contract (docs/design.md): the float64 reference uses the rounded weights
 (and, for compute="bf16", the bf16-rounded layer inputs); float32 backends stay within
 the float32 bound of pyfwd.testing against it. The cpp backend also gives the bits of
 its float32 code on the exactly widened weights (the dot path widens in registers, the

@@ -32,7 +32,7 @@ Two checks of a network (docs/design.md):
   error (``eA_in = 0``). This one catches a wrong layer at any depth.
   :func:`assert_forward_close` with ``cache=`` runs both.
 
-16-bit weights (DESIGN.md): the reference uses the rounded weights as they are
+16-bit weights (docs/design.md): the reference uses the rounded weights as they are
 (bfloat16 / float16 arrays are passed in, widened exactly to float64) with the
 float32 bound (the work dtype of 16-bit weights is float32). With
 ``compute="bf16"`` each layer's input is rounded to bfloat16 first, in the
