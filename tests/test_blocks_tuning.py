@@ -92,7 +92,7 @@ def test_caches_are_read_and_match_sysfs():
 # caches it gives the blocks the kernels were first tuned with.
 RULE = {  # isa: (kc_level, {dtype: (kc_frac, mc_frac)})
     "generic": (1, {"float32": (0.25, 0.25), "float64": (0.5, 0.5)}),
-    "avx2": (1, {"float32": (0.75, 0.5625), "float64": (0.75, 0.5625)}),
+    "avx2": (2, {"float32": (3 / 32, 0.5625), "float64": (3 / 32, 0.5625)}),
     "avx512": (2, {"float32": (1 / 16, 0.6), "float64": (1 / 32, 0.6)}),
 }
 

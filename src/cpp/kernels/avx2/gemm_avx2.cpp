@@ -166,15 +166,20 @@ bool cpu_has_f16c() {
 // from the caches of the CPU that runs them; the figures below are those on the
 // reference caches (L1d 32 KB, L2 256 KB), where the rule gives the blocks first tuned:
 //  f32 6x16: 12 accumulators + 2 B vectors + 1 broadcast = 15 of 16 ymm.
-//  KC: the B sliver takes 3/4 of L1d (kc_frac 0.75), 384 x 16 x 4 B = 24 KB, beside an
-//    A sliver (9 KB) (the driver runs K up to 2*KC as one block: no extra round trip
-//    of C).
-//  MC: the A block takes 9/16 of L2 (mc_frac 0.5625), 96 x 384 x 4 B = 144 KB. On a
-//    512 KB L2 (Zen 2/3) that is MC = 192.
+//  KC from L2 (kc_level 2, kc_frac 3/32): 384 on a 256 KB L2, a B sliver of
+//    384 x 16 x 4 B = 24 KB that also fits L1; 768 on a 512 KB L2 (Zen 2/3), a 48 KB
+//    sliver streamed from L2 with the micro-kernel's prefetch, as on AVX-512. The
+//    driver runs K up to 2*KC as one block, so the larger KC saves C's round trips
+//    through memory, and K = 784 (MNIST) becomes one block. Measured on a 2-core AMD
+//    EPYC (Zen 3), sgemm, same process, interleaved, 2 threads: (256,784,512) 81 ->
+//    122 GF/s and (1024,784,128) 107 -> 108 going from 96x384 to 96x768 (MC x KC);
+//    1 thread +2..12% on the same shapes (1024^3 67 -> 75).
+//  MC: the A block takes 9/16 of L2 (mc_frac 0.5625): 96 x 384 x 4 B = 144 KB of
+//    256 KB, 96 x 768 x 4 B = 288 KB of 512 KB.
 //  NC: the KC x NC panel of W takes this thread's L3 share (nc_frac 1).
 //  f64 6x8: same register budget and bytes per sliver (8 x 8 B): the same rule gives
 //    the same KC and half the MC (48).
-constexpr BlockRule kRule{/*kc_level=*/1, /*kc_frac=*/0.75, /*mc_frac=*/0.5625, /*nc_frac=*/1.0};
+constexpr BlockRule kRule{/*kc_level=*/2, /*kc_frac=*/3.0 / 32, /*mc_frac=*/0.5625, /*nc_frac=*/1.0};
 void sgemm_ukr_avx2_6x16(int m, int64_t kc, const float* A, int64_t lda, const float* Bp, int64_t bstride, float* C,
                          int64_t ldc, int n, const float* bias, int act, float alpha, int flags) {
     ukr_entry<F32, 6, 16, 1, 3>(m, kc, A, lda, Bp, bstride, C, ldc, n, bias, act, alpha, flags);
