@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from ._version import __version__
+from .activations import ACT_CODE
 
 __all__ = ["tune", "reset", "tune_file", "machine_key", "load_saved", "status", "main"]
 
@@ -223,6 +224,22 @@ def _check_same_bits(outputs: list[np.ndarray], what: str) -> None:
                                f"(blocks and thresholds must never change results), please report it")
 
 
+def _select(cands: list, apply, work: list, rounds: int, rng, what: str) -> tuple[int, float]:
+    """Which of *cands* to keep (index 0: the default) and its speed-up over the
+    default. Each candidate is applied with *apply*; the outputs of *work* must be the
+    same bits under every candidate; then all are raced round-robin, and the fastest
+    is kept only if it beats the default by ``MARGIN``."""
+    outs = []
+    for c in cands:
+        apply(c)
+        outs.append(np.concatenate([np.ravel(fn()) for fn in work]))
+    _check_same_bits(outs, what)
+    score = _score(_race([(lambda c=c: apply(c)) for c in cands], work, rounds, rng))
+    best = int(np.argmin(score))
+    keep = best if score[best] <= 1 - MARGIN else 0
+    return keep, float(1 / score[keep])
+
+
 def _tune_blocks(isa: str, dtype: str, full: bool, rounds: int, rng, progress) -> dict:
     from . import _core
 
@@ -238,25 +255,17 @@ def _tune_blocks(isa: str, dtype: str, full: bool, rounds: int, rng, progress) -
     A = g.standard_normal((M, K)).astype(dt)
     W = g.standard_normal((N, K)).astype(dt)
     bias = g.standard_normal(N).astype(dt)
-    act = 4  # any activation: the epilogue runs on the final K block only
+    act = ACT_CODE["tanh"]  # any activation: the epilogue runs on the final K block only
     # an MLP-shaped layer too (one K block at most blocks)
     A2 = g.standard_normal((256, 784)).astype(dt)
     W2 = g.standard_normal((512, 784)).astype(dt)
-    outs = []
-    for m, k, n in cands:
-        _core.set_blocks(isa, dtype, m, k, n)
-        outs.append(np.concatenate([_core.dense(A, W, bias, act).ravel(), _core.dense(A2, W2, None, 1).ravel()]))
-    _check_same_bits(outs, f"blocks of {isa}/{dtype}")
-    setups = [(lambda m=m, k=k, n=n: _core.set_blocks(isa, dtype, m, k, n)) for m, k, n in cands]
-    work = [lambda: _core.dense(A, W, bias, act), lambda: _core.dense(A2, W2, None, 1)]
+    work = [lambda: _core.dense(A, W, bias, act), lambda: _core.dense(A2, W2, None, ACT_CODE["relu"])]
     progress.step(f"blocks {isa}/{dtype}: {len(cands)} candidates")
-    med = _race(setups, work, rounds, rng)
-    score = _score(med)
-    best = int(np.argmin(score))
-    keep = best if score[best] <= 1 - MARGIN else 0
+    keep, speedup = _select(cands, lambda c: _core.set_blocks(isa, dtype, *c), work, rounds, rng,
+                            f"blocks of {isa}/{dtype}")
     m, k, n = cands[keep]
     _core.set_blocks(isa, dtype, m, k, n, "tuned" if keep else "cache rule")
-    return {"MC": m, "KC": k, "NC": n, "speedup": float(1 / score[keep]), "rule": list(cands[0]),
+    return {"MC": m, "KC": k, "NC": n, "speedup": speedup, "rule": list(cands[0]),
             "kept_rule": keep == 0, "candidates": len(cands)}
 
 
@@ -272,23 +281,13 @@ def _tune_tunables(full: bool, rounds: int, rng, progress) -> dict:
     serial = [default["serial_flops"], 0.5e6, 4e6] + ([0.25e6, 8e6] if full else [])
     per = [default["flops_per_thread"], 0.5e6, 2e6] + ([0.25e6, 4e6] if full else [])
     direct = [default["direct_max_n"], 256, 1024]
-    cands = [(s, p, d) for s in serial for p in per for d in direct]
-    cands = [cands[0]] + [c for c in cands[1:] if c != cands[0]]
-    outs = []
-    for s, p, d in cands:
-        _core.set_tunables(s, p, d)
-        outs.append(np.concatenate([_core.dense(X, W, None, 1).ravel() for X, W in mats]))
-    _check_same_bits(outs, "thresholds")
-    setups = [(lambda s=s, p=p, d=d: _core.set_tunables(s, p, d)) for s, p, d in cands]
-    work = [(lambda X=X, W=W: _core.dense(X, W, None, 1)) for X, W in mats]
+    cands = [(s, p, d) for s in serial for p in per for d in direct]  # the defaults first
+    work = [(lambda X=X, W=W: _core.dense(X, W, None, ACT_CODE["relu"])) for X, W in mats]
     progress.step(f"thresholds: {len(cands)} candidates")
-    med = _race(setups, work, rounds, rng)
-    score = _score(med)
-    best = int(np.argmin(score))
-    keep = best if score[best] <= 1 - MARGIN else 0
+    keep, speedup = _select(cands, lambda c: _core.set_tunables(*c), work, rounds, rng, "thresholds")
     s, p, d = cands[keep]
     _core.set_tunables(s, p, d)
-    return {"serial_flops": s, "flops_per_thread": p, "direct_max_n": d, "speedup": float(1 / score[keep]),
+    return {"serial_flops": s, "flops_per_thread": p, "direct_max_n": d, "speedup": speedup,
             "candidates": len(cands)}
 
 
