@@ -54,6 +54,14 @@ def pytest_report_header(config):
 
 
 @pytest.fixture
+def restore_threads():
+    """Restore pyfwd's thread count after a test that changes it."""
+    before = pyfwd.get_num_threads()
+    yield
+    pyfwd.set_num_threads(before)
+
+
+@pytest.fixture
 def raises_in_bounded_memory():
     """``check(fn, exc, match, limit_mb)``: *fn* raises *exc* (message matching
     *match*) with a tracemalloc peak under *limit_mb*: a crafted file is refused

@@ -256,13 +256,6 @@ def test_optimizer_steps_match_torch(name, kwargs):
 
 
 # -- 4. determinism across thread counts --------------------------------------------
-@pytest.fixture
-def restore_threads():
-    n = pyfwd.get_num_threads()
-    yield
-    pyfwd.set_num_threads(n)
-
-
 @pytest.mark.parametrize("backend", COMPILED)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_gradients_bitwise_identical_across_threads(backend, dtype, restore_threads):

@@ -30,14 +30,6 @@ def isa(request):
     CPP.set_isa(before)
 
 
-@pytest.fixture
-def threads():
-    """Restore the thread count a test changes."""
-    before = pyfwd.get_num_threads()
-    yield
-    pyfwd.set_num_threads(before)
-
-
 def blocks(dtype) -> dict:
     return CPP.config()["blocks"][np.dtype(dtype).name]
 
@@ -165,7 +157,7 @@ def test_layouts(isa, dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_small_batch_dot_path(isa, dtype, threads, rng):
+def test_small_batch_dot_path(isa, dtype, restore_threads, rng):
     """dense() with few rows reads W's rows in place (no packing): every edge of its
     blocking (rows 1..5, the limit +-1; W rows 1..9; K tails), every layout of X and W
     giving the same bits, and any thread count too."""
@@ -287,7 +279,7 @@ def test_pyfwd_isa_env_bogus():
 
 # -- threads -----------------------------------------------------------------------
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_thread_count_bitwise(threads, dtype, rng):
+def test_thread_count_bitwise(restore_threads, dtype, rng):
     """Threads split output rows/columns, never K: identical bits for any count."""
     X, W, b = data(rng, 301, 517, 203, dtype)
     Xs, Ws, bs = data(rng, 9, 517, 1003, dtype)  # few rows: split by columns
@@ -305,7 +297,7 @@ def test_thread_count_bitwise(threads, dtype, rng):
             assert a.tobytes() == ref.tobytes()
 
 
-def test_concurrent_python_threads(threads, rng):
+def test_concurrent_python_threads(restore_threads, rng):
     pyfwd.set_num_threads(2)
     net = pyfwd.Network([200, 150, 10], ["relu", "softmax"], seed=4)
     inputs = [rng.standard_normal((64 + 7 * i, 200)).astype(np.float32) for i in range(6)]
@@ -332,7 +324,7 @@ def test_concurrent_python_threads(threads, rng):
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-def test_fork_after_parallel_call(threads, rng):
+def test_fork_after_parallel_call(restore_threads, rng):
     pyfwd.set_num_threads(2)
     net = pyfwd.Network([300, 200, 10], ["relu", "softmax"], seed=6)
     X = rng.standard_normal((256, 300)).astype(np.float32)
@@ -356,7 +348,7 @@ def test_fork_after_parallel_call(threads, rng):
     assert np.array_equal(net.forward(X, backend="cpp"), y)
 
 
-def test_thread_count_changes_quickly(threads, rng):
+def test_thread_count_changes_quickly(restore_threads, rng):
     """Resizing the pool right after creating it (a worker not yet running when the
     stop is published) must neither hang nor lose work."""
     X, W, b = data(rng, 200, 64, 96, np.float32)

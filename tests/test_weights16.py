@@ -46,13 +46,6 @@ def isa_restore():
     _core.set_isa(before)
 
 
-@pytest.fixture
-def threads_restore():
-    n = pyfwd.get_num_threads()
-    yield
-    pyfwd.set_num_threads(n)
-
-
 def _w(rng, shape, wd):
     return (rng.standard_normal(shape) / np.sqrt(shape[1])).astype(wd)
 
@@ -104,7 +97,7 @@ def test_dense_every_activation_within_bound(wd, act):
 @pytest.mark.skipif(not HAS_CPP, reason="cpp backend not built")
 @pytest.mark.parametrize("isa", _isas())
 @pytest.mark.parametrize("wd", ["bfloat16", "float16"])
-def test_cpp_dense16_bits_of_the_widened_float32(isa, wd, isa_restore, threads_restore):
+def test_cpp_dense16_bits_of_the_widened_float32(isa, wd, isa_restore, restore_threads):
     """Batches on both sides of the dot-path threshold (16/17), shapes 1, primes and past
     the block sizes, strided W and X, threads 1 and 2: the bits of dense() on
     W.astype(float32)."""
@@ -273,7 +266,7 @@ def test_compute_bf16_is_not_fp32():
 @pytest.mark.skipif(not HAS_CPP, reason="cpp backend not built")
 @pytest.mark.parametrize("isa", _isas())
 @pytest.mark.parametrize("wd", ["bfloat16", "float16"])
-def test_cpp_network16_bits(isa, wd, isa_restore, threads_restore):
+def test_cpp_network16_bits(isa, wd, isa_restore, restore_threads):
     """Few rows: the layers of dense() with 16-bit W (the dot path); more rows: the
     float32 network on the widened weights. compute="bf16": the same on the rounded
     inputs (numpy-rounded here, bit for bit). Threads 1 and 2 identical."""
