@@ -22,7 +22,7 @@ void rule_blocks(KernelBundle<T>& kb) {
 
 // Called only after cpu_supports(isa) said yes: fill_bundle of an ISA folder may itself
 // use that ISA's instructions. The levels and their entry points: kernels/kernel_api.h.
-const Dispatch* filled(Isa isa) {
+Dispatch* filled(Isa isa) {
     const int i = static_cast<int>(isa);
     Dispatch& d = g_table[i];
     if (!g_filled[i]) {
@@ -42,8 +42,7 @@ const Dispatch* filled(Isa isa) {
             PYFWD_ISA_LIST(PYFWD_FILL)
 #undef PYFWD_FILL
         }
-        rule_blocks(d.f32);
-        rule_blocks(d.f64);
+        reset_blocks(d);  // the cache rule's blocks
         g_filled[i] = true;
     }
     return &d;
@@ -69,7 +68,7 @@ Dispatch& dispatch_of(const std::string& name) {
         throw std::invalid_argument("ISA level '" + name + "' is not supported by this CPU; supported here: " +
                                     supported_isas_text());
     std::lock_guard<std::mutex> lk(g_mutex);
-    return *const_cast<Dispatch*>(filled(isa));
+    return *filled(isa);
 }
 
 void reset_blocks(Dispatch& d) {
@@ -78,12 +77,7 @@ void reset_blocks(Dispatch& d) {
 }
 
 void set_active_isa(const std::string& name) {
-    const Isa isa = parse_isa(name);
-    if (!cpu_supports(isa))
-        throw std::invalid_argument("ISA level '" + name + "' is not supported by this CPU; supported here: " +
-                                    supported_isas_text());
-    std::lock_guard<std::mutex> lk(g_mutex);
-    g_active.store(filled(isa), std::memory_order_release);
+    g_active.store(&dispatch_of(name), std::memory_order_release);  // a filled entry never changes address
 }
 
 }  // namespace pyfwd

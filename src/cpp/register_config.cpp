@@ -45,6 +45,15 @@ py::dict caches_dict() {
     return d;
 }
 
+py::dict tunables_dict() {
+    const Tunables t = tunables();
+    py::dict d;
+    d["serial_flops"] = t.serial_flops;
+    d["flops_per_thread"] = t.flops_per_thread;
+    d["direct_max_n"] = t.direct_max_n;
+    return d;
+}
+
 template <typename T>
 void set_bundle_blocks(KernelBundle<T>& kb, int MC, int KC, int NC, const char* source) {
     constexpr int kMax = 1 << 20;
@@ -125,12 +134,7 @@ void register_config(py::module_& m) {
         c["blocks"] = blocks;
         c["dot_max_m"] = kDotMaxM;  // dense() with at most this many rows: W not packed
         c["caches"] = caches_dict();
-        const Tunables t = tunables();
-        py::dict tu;
-        tu["serial_flops"] = t.serial_flops;
-        tu["flops_per_thread"] = t.flops_per_thread;
-        tu["direct_max_n"] = t.direct_max_n;
-        c["tunables"] = tu;
+        c["tunables"] = tunables_dict();
         return c;
     });
     m.def("cache_info", &caches_dict,
@@ -164,14 +168,7 @@ void register_config(py::module_& m) {
     }, py::arg("isa"), "One level's register tiles and cache blocks, by dtype.");
     m.def(
         "tunables",
-        [] {
-            const Tunables t = tunables();
-            py::dict d;
-            d["serial_flops"] = t.serial_flops;
-            d["flops_per_thread"] = t.flops_per_thread;
-            d["direct_max_n"] = t.direct_max_n;
-            return d;
-        },
+        &tunables_dict,
         "The GEMM driver's threading and path thresholds.");
     m.def(
         "set_tunables",
