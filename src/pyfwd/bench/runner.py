@@ -13,7 +13,7 @@ from . import machine
 from .cases import PROFILES, SUITES, Case, make_inputs
 from .gate import Reference
 from .kernels import Kernel, PyfwdKernel, discover, select
-from .progress import Progress
+from .._progress import Progress
 
 SCHEMA = "pyfwd-bench/1"
 #: Seconds after which a cell still running dumps every thread's stack to stderr.
