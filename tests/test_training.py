@@ -10,6 +10,7 @@ import pytest
 import pyfwd
 from pyfwd import optim
 from pyfwd._config import resolve
+from pyfwd.backends.numpy_ref import FUNCTIONS
 from pyfwd.network import _is_frozen
 
 
@@ -163,3 +164,80 @@ def test_optimizer_errors():
         optim.SGD([np.zeros(2)])
     with pytest.raises(ValueError, match="nesterov"):
         optim.SGD(net, nesterov=True)
+
+
+@pytest.mark.skipif(optim._core_module() is None, reason="the compiled core is not built")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("make", [
+    lambda n: optim.SGD(n, lr=0.05),
+    lambda n: optim.SGD(n, lr=0.05, momentum=0.9, weight_decay=1e-3),
+    lambda n: optim.SGD(n, lr=0.05, momentum=0.8, nesterov=True),
+    lambda n: optim.Adam(n, lr=1e-2),
+    lambda n: optim.Adam(n, lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=1e-2),
+    lambda n: optim.AdamW(n, lr=1e-2),
+    lambda n: optim.AdamW(n, lr=1e-2, weight_decay=0.0),
+], ids=["sgd", "sgd-momentum-wd", "nesterov", "adam", "adam-l2", "adamw", "adamw-no-decay"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fused_optimizer_updates_give_the_numpy_bits(make, dtype, threads, restore_threads):
+    """The core's fused update and the NumPy expressions agree bit for bit, step after
+    step (the state carried), at every ISA level this CPU has (the loops are compiled
+    per level, without FMA contraction), for layers small enough for one thread and
+    large enough to be split over the pool (every element's operations are the same)."""
+    be = pyfwd.get_backend("cpp")
+    be.set_num_threads(threads)
+    before = be.isa()
+    try:
+        for isa in be.supported_isas():
+            be.set_isa(isa)
+            rng = np.random.default_rng(3)
+            nets = [pyfwd.Network([300, 257, 3], ["relu", "softmax"], dtype=dtype, seed=0) for _ in range(2)]
+            fused, plain = make(nets[0]), make(nets[1])
+            plain._core = None
+            assert fused._core is not None
+            for _ in range(4):
+                grads = {k: rng.standard_normal(p.shape).astype(dtype) for k, p in nets[0].params.items()}
+                fused.step(grads)
+                plain.step(grads)
+                for k in nets[0].params:
+                    a, b = nets[0].params[k], nets[1].params[k]
+                    assert _is_frozen(a) and a.dtype == dtype
+                    np.testing.assert_array_equal(a.view(np.uint8), b.view(np.uint8), err_msg=f"{isa} {k}")
+            for k, st in fused.state.items():
+                for name, arr in st.items():
+                    np.testing.assert_array_equal(arr, plain.state[k][name], err_msg=f"{isa} {k} {name}")
+    finally:
+        be.set_isa(before)
+
+
+def test_training_a_16bit_network_is_a_clear_error():
+    net = pyfwd.Network([4, 3], "softmax", seed=0, weight_dtype="bfloat16")
+    X, y = blobs(8)
+    for call in (lambda: net.fit(X, y, epochs=1, verbose=False), lambda: net.loss_and_gradients(X, y),
+                 lambda: optim.Adam(net)):
+        with pytest.raises(TypeError, match="16-bit weights.*with_weight_dtype"):
+            call()
+
+
+@pytest.mark.skipif(optim._core_module() is None, reason="the compiled core is not built")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("B,N", [(1, 1), (1, 10), (64, 10), (7, 3), (300, 129)])
+def test_core_cross_entropy_head_matches_the_numpy_head(B, N, dtype):
+    """The cpp backend's fused softmax + cross-entropy head: the loss, the gradient wrt
+    Z_L and the count of correct argmaxes of the NumPy head (float64 formulas; the
+    gradient rounded once), on logits from tiny to large (exp would overflow unshifted)
+    and on rows whose probabilities tie."""
+    from pyfwd import _core, losses
+    rng = np.random.default_rng(B * 1000 + N)
+    Z = (rng.standard_normal((B, N)) * rng.choice([1e-3, 1.0, 200.0], size=(B, 1))).astype(dtype)
+    Z[::3, :] = Z[::3, :1]  # ties: every entry of the row equal
+    A = FUNCTIONS["softmax"](Z.astype(np.float64)).astype(dtype)
+    y = rng.integers(0, N, B)
+    t = losses.targets("cross_entropy", y, B, N)
+    value, correct, dZ = _core.softmax_cross_entropy(Z, A, t.index)
+    ref_value, ref_g, wrt = losses.head("cross_entropy", Z, A, t)
+    assert wrt == "Z" and dZ.dtype == dtype and dZ.shape == (B, N)
+    assert value == pytest.approx(ref_value, rel=1e-12, abs=1e-300)
+    np.testing.assert_allclose(dZ, ref_g, rtol=2 * np.finfo(dtype).eps, atol=4 * np.finfo(np.float64).eps / B)
+    assert correct == round(losses.accuracy("cross_entropy", A, t) * B)
+    with pytest.raises(ValueError, match=r"y\[0\] = %d is out of range" % N):
+        _core.softmax_cross_entropy(Z, A, np.full(B, N, dtype=np.int64))

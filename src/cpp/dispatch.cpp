@@ -37,6 +37,10 @@ Dispatch* filled(Isa isa) {
         d.f64.softmax_row = &ns::softmax_row_f64;     \
         d.f32.act_backward = &ns::act_backward_f32;   \
         d.f64.act_backward = &ns::act_backward_f64;   \
+        d.f32.sgd_update = &ns::sgd_update_f32;       \
+        d.f64.sgd_update = &ns::sgd_update_f64;       \
+        d.f32.adam_update = &ns::adam_update_f32;     \
+        d.f64.adam_update = &ns::adam_update_f64;     \
         d.fma_probe = &ns::fma_probe;                 \
         break;
             PYFWD_ISA_LIST(PYFWD_FILL)

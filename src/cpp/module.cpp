@@ -12,6 +12,7 @@ void register_dense(py::module_& m);
 void register_network(py::module_& m);
 void register_backward(py::module_& m);
 void register_dense16(py::module_& m);
+void register_training(py::module_& m);
 #ifdef PYFWD_HAVE_VMATH_BINDINGS
 void register_vmath(py::module_& m);
 #endif
@@ -24,6 +25,7 @@ PYBIND11_MODULE(_core, m) {
     register_network(m);
     register_backward(m);
     register_dense16(m);
+    register_training(m);
 #ifdef PYFWD_HAVE_VMATH_BINDINGS
     register_vmath(m);
 #endif

@@ -12,6 +12,12 @@ keeps it in the parameter's. A step computes every new parameter, then replaces
 them all at once (:meth:`Network._assign_params`): the parameters stay read-only
 arrays, the network's version is bumped once, and the ``cpp``/``numba`` backends
 repack the weights once per step, on the next forward.
+
+Each update is one fused pass per parameter in the compiled core when it is built
+(``_core.sgd_update``/``_core.adam_update``: the state in place, the new parameter
+straight into its read-only buffer, threads for large layers), else the NumPy
+expressions of the ``_update_numpy`` methods. Both perform the same operations in
+the same order and precision: they give the same bits (tests/test_training.py).
 """
 from __future__ import annotations
 
@@ -27,6 +33,29 @@ def _network_of(params):
     if isinstance(params, Params):
         return params._net
     raise TypeError(f"an optimiser steps a pyfwd.Network: pass net or net.params, got {type(params).__name__}")
+
+
+def _check_trainable(net) -> None:
+    """Training updates float32/float64 parameters; 16-bit weights are for inference."""
+    wd = net.weight_dtype
+    if wd is not None and np.dtype(wd).itemsize == 2:
+        raise TypeError(f"this network has 16-bit weights ({np.dtype(wd).name}): training updates float32 or "
+                        f"float64 parameters. Train a float32 copy, net.with_weight_dtype(None), and round the "
+                        f"trained network with .with_weight_dtype({np.dtype(wd).name!r})")
+
+
+def _core_module():
+    """The compiled core, or None when this install has none."""
+    try:
+        from . import _core
+    except ImportError:
+        return None
+    return _core
+
+
+def _frozen_from(buf: bytes, like: np.ndarray) -> np.ndarray:
+    """The core's new parameter (a fresh immutable ``bytes``) as a read-only array."""
+    return np.frombuffer(buf, dtype=like.dtype).reshape(like.shape)
 
 
 def _check_hyper(name: str, value, low: float = 0.0, high: float | None = None) -> float:
@@ -46,10 +75,12 @@ class Optimizer:
 
     def __init__(self, params, lr: float, weight_decay: float = 0.0) -> None:
         self.net = _network_of(params)
+        _check_trainable(self.net)
         self.lr = _check_hyper("lr", lr)
         self.weight_decay = _check_hyper("weight_decay", weight_decay)
         self.state: dict[str, dict[str, np.ndarray]] = {}
         self.steps = 0
+        self._core = _core_module()  # None: the NumPy updates
 
     def _check_grads(self, grads) -> dict[str, np.ndarray]:
         params = self.net._params
@@ -77,6 +108,16 @@ class Optimizer:
         self.net._assign_params(new)
 
     def _update(self, key: str, p: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """The new value of parameter *key* (*p* read-only, C-ordered, the network's
+        dtype; *g* its gradient, same shape and dtype)."""
+        if self._core is not None:
+            return self._update_core(key, p, np.ascontiguousarray(g))
+        return self._update_numpy(key, p, g)
+
+    def _update_core(self, key: str, p: np.ndarray, g: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _update_numpy(self, key: str, p: np.ndarray, g: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -95,7 +136,19 @@ class SGD(Optimizer):
         if self.nesterov and self.momentum == 0:
             raise ValueError("nesterov=True needs a momentum > 0")
 
-    def _update(self, key, p, g):
+    def _update_core(self, key, p, g):
+        buf = None
+        first = False
+        if self.momentum:
+            st = self.state.setdefault(key, {})
+            buf = st.get("momentum")
+            first = buf is None
+            if first:
+                buf = st["momentum"] = np.empty_like(p)
+        return _frozen_from(self._core.sgd_update(p, g, buf, self.lr, self.weight_decay, self.momentum,
+                                                  self.nesterov, first), p)
+
+    def _update_numpy(self, key, p, g):
         if self.weight_decay:
             g = g + self.weight_decay * p
         if self.momentum:
@@ -123,7 +176,24 @@ class Adam(Optimizer):
         self.betas = (_check_hyper("betas[0]", b1, 0.0, 1.0), _check_hyper("betas[1]", b2, 0.0, 1.0))
         self.eps = _check_hyper("eps", eps)
 
-    def _update(self, key, p, g):
+    def _moments(self, key, p):
+        st = self.state.setdefault(key, {})
+        if st.get("exp_avg") is None:
+            st["exp_avg"], st["exp_avg_sq"] = np.zeros_like(p), np.zeros_like(p)
+        return st
+
+    def _update_core(self, key, p, g):
+        b1, b2 = self.betas
+        st = self._moments(key, p)
+        t = self.steps
+        decoupled = self._decoupled and self.weight_decay != 0
+        coupled_wd = 0.0 if self._decoupled else self.weight_decay
+        new = self._core.adam_update(p, g, st["exp_avg"], st["exp_avg_sq"], b1, 1.0 - b1, b2, 1.0 - b2,
+                                     self.lr / (1.0 - b1 ** t), np.sqrt(1.0 - b2 ** t), self.eps, coupled_wd,
+                                     1.0 - self.lr * self.weight_decay, decoupled)
+        return _frozen_from(new, p)
+
+    def _update_numpy(self, key, p, g):
         b1, b2 = self.betas
         dt = p.dtype.type
         if self.weight_decay:
@@ -131,12 +201,8 @@ class Adam(Optimizer):
                 p = p * dt(1.0 - self.lr * self.weight_decay)
             else:
                 g = g + dt(self.weight_decay) * p
-        st = self.state.setdefault(key, {})
-        m = st.get("exp_avg")
-        v = st.get("exp_avg_sq")
-        if m is None:
-            m = np.zeros_like(p)
-            v = np.zeros_like(p)
+        st = self._moments(key, p)
+        m, v = st["exp_avg"], st["exp_avg_sq"]
         m = m * dt(b1) + g * dt(1.0 - b1)
         v = v * dt(b2) + (g * g) * dt(1.0 - b2)
         st["exp_avg"], st["exp_avg_sq"] = m, v

@@ -35,22 +35,38 @@ def _inputs(net: "Network", X, what: str = "X") -> np.ndarray:
     return X2
 
 
+def _head(be, loss: str, ZL, AL, t: losses.Targets, dtype):
+    """``(value, gradient, wrt, correct)`` of one batch: the loss head
+    (:func:`losses.head`) with the gradient in the network's dtype (float64 on the
+    ``numpy`` backend: the oracle keeps float64 all the way), and the count of correct
+    predictions (None for mse). The ``cpp`` backend runs the common case, softmax with
+    cross-entropy on class indices, in the core: the same float64 formulas in one call."""
+    if be.name == "cpp" and loss == "cross_entropy" and t.index is not None:
+        from . import _core
+        value, correct, g = _core.softmax_cross_entropy(ZL, AL, t.index)
+        return value, g, "Z", correct
+    value, g, wrt = losses.head(loss, ZL, AL, t)
+    if be.name != "numpy":
+        g = g.astype(dtype)
+    acc = losses.accuracy(loss, AL, t)
+    return value, g, wrt, (None if acc is None else acc * len(t))
+
+
 def _batch_grads(net: "Network", be, X2: np.ndarray, t: losses.Targets, input_grad: bool = False):
-    """(loss, grads in the network's dtype, A_L, dX or None) of one batch."""
+    """(loss, grads in the network's dtype, correct predictions or None, dX or None) of one batch."""
     weights, acts = net.weights, net.activations
     AL, cache = be.forward(net._state(be), X2, True, None)
     L = len(weights)
-    value, g, wrt = losses.head(t.loss, cache[f"Z{L}"], AL, t)
-    if be.name != "numpy":  # the oracle keeps float64 all the way
-        g = g.astype(net.dtype)
+    value, g, wrt, correct = _head(be, t.loss, cache[f"Z{L}"], AL, t, net.dtype)
     grads, dX = _backward(ops_for(be), weights, acts, cache, dA=g if wrt == "A" else None,
                           dZ=g if wrt == "Z" else None, input_grad=input_grad)
     dt = net.dtype
     grads = {k: v.astype(dt, copy=False) for k, v in grads.items()}
-    return value, grads, AL, (None if dX is None else dX.astype(dt, copy=False))
+    return value, grads, correct, (None if dX is None else dX.astype(dt, copy=False))
 
 
 def loss_and_gradients(net: "Network", X, y, loss=None, backend=None):
+    optim._check_trainable(net)
     loss = losses.check_loss(loss, net.activations[-1])
     X2 = _inputs(net, X)
     t = losses.targets(loss, y, X2.shape[0], net.layer_dims[-1], net.classes_)
@@ -59,6 +75,7 @@ def loss_and_gradients(net: "Network", X, y, loss=None, backend=None):
 
 
 def backward(net: "Network", cache, dA, backend=None):
+    optim._check_trainable(net)
     dims, dt, L = net.layer_dims, net.dtype, net.num_layers
     if not hasattr(cache, "keys"):
         raise TypeError(f"cache must be the dict of forward(X, return_cache=True), got {type(cache).__name__}")
@@ -130,6 +147,7 @@ def _fmt(metrics: dict) -> str:
 def fit(net: "Network", X, y, loss=None, optimizer="adam", lr: float = 1e-3, epochs: int = 10,
         batch_size: int = 64, seed=0, validation_data=None, verbose: bool = True, backend=None,
         shuffle: bool = True, weight_decay=None, momentum=None, nesterov=None, stream=None) -> dict:
+    optim._check_trainable(net)
     loss = losses.check_loss(loss, net.activations[-1])
     epochs = _positive_int("epochs", epochs, low=0)
     batch_size = _positive_int("batch_size", batch_size)
@@ -167,9 +185,9 @@ def fit(net: "Network", X, y, loss=None, optimizer="adam", lr: float = 1e-3, epo
         for step in range(steps):
             idx = order[step * batch_size:(step + 1) * batch_size]
             tb = t.take(idx)
-            value, grads, AL, _ = _batch_grads(net, be, X2[idx], tb)
+            value, grads, right, _ = _batch_grads(net, be, X2[idx], tb)
             if classify:
-                correct += losses.accuracy(loss, AL, tb) * len(idx)
+                correct += right
             opt.step(grads)
             total += value * len(idx)
             seen += len(idx)

@@ -11,6 +11,7 @@
 #include "cache_info.h"
 #include "epilogue.h"
 #include "isa_list.h"
+#include "optim.h"
 
 namespace pyfwd {
 
@@ -57,6 +58,11 @@ using SoftmaxRowFn = void (*)(T* row, std::size_t n);
 // contiguous elements (z, a = g(z), da), or softmax's Jacobian-vector product of one row.
 template <typename T>
 using ActBackwardFn = void (*)(int act, T alpha, const T* z, const T* a, const T* da, T* dz, std::size_t n);
+// The optimisers' fused updates of n contiguous elements (optim_loops.inc; optim.h).
+template <typename T>
+using SgdUpdateFn = void (*)(const SgdStep<T>& s, std::size_t n, const T* p, const T* g, T* buf, T* out);
+template <typename T>
+using AdamUpdateFn = void (*)(const AdamStep<T>& s, std::size_t n, const T* p, const T* g, T* m, T* v, T* out);
 
 // One dispatch entry: everything chosen together for an ISA and a dtype (XNNPACK's
 // gemm-config). The block sizes and their reasons are in each ISA's kernel file.
@@ -73,6 +79,8 @@ struct KernelBundle {
     SoftmaxRowFn<T> softmax_row = nullptr;
     SoftmaxRowFn<T> softmax_short = nullptr;  // rows of n <= NR: same bits as the fused epilogue
     ActBackwardFn<T> act_backward = nullptr;  // training: dZ = dA * g'(Z)
+    SgdUpdateFn<T> sgd_update = nullptr;      // training: the optimisers' updates
+    AdamUpdateFn<T> adam_update = nullptr;
     int MR = 0, NR = 0;    // register tile
     int MW = 0, NW = 0;    // small-M tiles: up to MW rows get up to NW (multiple of NR) columns
     BlockRule rule;        // how MC/KC/NC follow from the caches (cache_info.h)
@@ -102,7 +110,8 @@ private:
 //                   act_inplace_* (elementwise activate, any n), softmax_row_* (stable:
 //                   subtract max, exp, / sum) and vmath_apply_* (func: 0 exp, 1 tanh,
 //                   2 erf, 3 sigmoid, 4 gelu, 5 silu, 6 erfc; a test hook);
-//  act_backward_<isa>.cpp: act_backward_* (training's dZ = dA * g'(Z), over that vector math).
+//  act_backward_<isa>.cpp: act_backward_* (training's dZ = dA * g'(Z), over that vector math);
+//  optim_<isa>.cpp: sgd_update_*, adam_update_* (the optimisers' fused updates).
 #define PYFWD_DECLARE_ISA(ns)                                                      \
     namespace ns {                                                                 \
     void fill_bundle(KernelBundle<float>& f32, KernelBundle<double>& f64);         \
@@ -117,6 +126,14 @@ private:
                           const float* da, float* dz, std::size_t n);              \
     void act_backward_f64(int act, double alpha, const double* z, const double* a, \
                           const double* da, double* dz, std::size_t n);            \
+    void sgd_update_f32(const SgdStep<float>& s, std::size_t n, const float* p,     \
+                        const float* g, float* buf, float* out);                   \
+    void sgd_update_f64(const SgdStep<double>& s, std::size_t n, const double* p,   \
+                        const double* g, double* buf, double* out);                \
+    void adam_update_f32(const AdamStep<float>& s, std::size_t n, const float* p,   \
+                         const float* g, float* m, float* v, float* out);          \
+    void adam_update_f64(const AdamStep<double>& s, std::size_t n, const double* p, \
+                         const double* g, double* m, double* v, double* out);      \
     }
 PYFWD_ISA_LIST(PYFWD_DECLARE_ISA)
 #undef PYFWD_DECLARE_ISA

@@ -30,7 +30,7 @@ struct Scalar {
     static V bcast(const T* p) { return *p; }
     static int64_t gidx(int64_t stride) { return stride; }
     static V gather_n(const T* p, int64_t, int) { return *p; }
-    static V fma(V a, V b, V c) { return a * b + c; }  // no FMA unit assumed; not contracted (ISO mode)
+    static V fma(V a, V b, V c) { return a * b + c; }  // no FMA unit assumed (a target with one may contract it)
     static V sub(V a, V b) { return a - b; }
     static V add(V a, V b) { return a + b; }
     static V div(V a, V b) { return a / b; }
