@@ -5,6 +5,8 @@ derivative), against ``torch.autograd`` on the same weights, optimiser steps
 against ``torch.optim``, and bitwise determinism across thread counts."""
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,6 +16,7 @@ import pyfwd
 from pyfwd import losses
 from pyfwd._config import resolve
 from pyfwd.backends import backward as bw
+from pyfwd.backends.numpy_ref import FUNCTIONS
 from pyfwd.testing import assert_gradients_close, assert_identical, gradient_bounds
 
 ACTS = list(pyfwd.ACTIVATIONS)
@@ -146,9 +149,12 @@ def test_bound_fails_a_slightly_wrong_derivative(backend, act, monkeypatch):
     net, X = make([20, 33, 17, 9], act, "softmax", dtype="float32", seed=3, batch=50)
     y = targets("cross_entropy", 50, 9)
     ops = bw.ops_for(resolve(backend))
-    good = type(ops).act_backward
+    good, good_fused = type(ops).act_backward, type(ops).input_grad_act
     monkeypatch.setattr(type(ops), "act_backward",
                         lambda self, a, Z, A, dA: good(self, a, Z, A, dA) * np.float32(1 + 1e-3))
+    # the hidden layers' derivative, where a backend fuses it into the input gradient's GEMM
+    monkeypatch.setattr(type(ops), "input_grad_act",
+                        lambda self, dZ, W, a, Z, A: good_fused(self, dZ, W, a, Z, A) * np.float32(1 + 1e-3))
     grads, cache, g, _ = _backend_grads(net, X, y, "cross_entropy", backend)
     with pytest.raises(AssertionError, match="gradient"):
         assert_gradients_close(grads, net.weights, net.activations, cache, dZ=g)
@@ -276,6 +282,49 @@ def test_gradients_bitwise_identical_across_threads(backend, dtype, restore_thre
             assert_identical(grads[k], results[0][1][k], f"{backend} grads {k}")
             assert_identical(g2[k], results[0][2][k], f"{backend} backward {k}")
         assert_identical(dX, results[0][3], f"{backend} dX")
+
+
+@pytest.mark.skipif("cpp" not in pyfwd.backends(), reason="the cpp backend is not built")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("B,n_out,n_in", [(1, 3, 5), (16, 10, 128), (17, 10, 128), (64, 129, 300), (300, 37, 61)])
+def test_fused_derivative_epilogue_gives_the_bits_of_two_steps(B, n_out, n_in, dtype, restore_threads):
+    """dense(dZ, W.T, dact=g, Z, A), the derivative fused into the GEMM's finished
+    blocks, equals dense then act_backward bit for bit: every elementwise activation,
+    the dot path (B <= 16) and the packed one, 1 and 2 threads, every ISA level here,
+    Z and A as strided views (copied to rows) and contiguous; with the level's blocks
+    and with tiny ones (many M, N and K blocks: the derivative only after the last K)."""
+    from pyfwd import _core
+    from pyfwd.activations import ACT_CODE
+    rng = np.random.default_rng(B + n_out)
+    dZ = rng.standard_normal((B, n_out)).astype(dtype)
+    W = rng.standard_normal((n_out, n_in)).astype(dtype)
+    Zbig = (rng.standard_normal((n_in, 2 * B)) * 3).astype(dtype)
+    be = pyfwd.get_backend("cpp")
+    before = be.isa()
+    saved = {isa: _core.blocks(isa)[dtype] for isa in be.supported_isas()}
+    try:
+        for isa, threads, tiny in itertools.product(be.supported_isas(), (1, 2), (False, True)):
+            be.set_isa(isa)
+            be.set_num_threads(threads)
+            b = saved[isa]
+            if tiny:
+                _core.set_blocks(isa, dtype, b["MR"], 8, b["NR"])
+            for act in [a for a in ACTS if a != "softmax"]:
+                for Z in (Zbig.T[::2], np.ascontiguousarray(Zbig.T[::2])):
+                    A = FUNCTIONS[act](Z.astype(np.float64)).astype(dtype)
+                    code = ACT_CODE[act]
+                    two = _core.act_backward(code, Z, A, _core.dense(dZ, W.T, None, ACT_CODE["linear"]))
+                    fused = _core.dense(dZ, W.T, None, ACT_CODE["linear"], None, code, Z, A)
+                    assert_identical(fused, two, f"{isa} {threads}T tiny={tiny} {act}")
+            _core.set_blocks(isa, dtype, b["MC"], b["KC"], b["NC"], b["source"])
+    finally:
+        be.set_isa(before)
+        for isa, b in saved.items():
+            _core.set_blocks(isa, dtype, b["MC"], b["KC"], b["NC"], b["source"])
+    with pytest.raises(ValueError, match="elementwise activation code"):
+        _core.dense(dZ, W.T, None, ACT_CODE["linear"], None, ACT_CODE["softmax"], Z, A)
+    with pytest.raises(ValueError, match="output's shape"):
+        _core.dense(dZ, W.T, None, ACT_CODE["linear"], None, ACT_CODE["relu"], Z[:, :2], A)
 
 
 # -- 5. properties --------------------------------------------------------------------

@@ -1,6 +1,7 @@
 // The GEMM epilogue as data (oneDNN post-ops style): one struct, not one kernel per
 // activation. Plain data, no intrinsics: shared by the framework and every ISA.
 #pragma once
+#include <cstdint>
 
 namespace pyfwd {
 
@@ -39,6 +40,14 @@ struct Epilogue {
     int act = ACT_LINEAR;      // elementwise codes are applied in the micro-kernel's final
                                // store; ACT_SOFTMAX is a row pass after the last N block
     T alpha = T(LEAKY_SLOPE);  // the activation's parameter: leaky_relu's negative slope
+    // Training's backward pass: C *= g'(Z) for the elementwise activation code dact (not
+    // softmax), Z and A = g(Z) of C's shape with rows ldz / lda elements apart, contiguous
+    // along them. The GEMM that computes dA_prev = dZ W applies it to each finished block
+    // of C while that block is in cache, so it yields dZ_prev. dact < 0: none.
+    int dact = -1;
+    const T* dz_z = nullptr;
+    const T* dz_a = nullptr;
+    int64_t ldz = 0, lda = 0;
 };
 
 }  // namespace pyfwd

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <stdexcept>
 
+#include "backward.h"
 #include "interrupt.h"
 #include "thread_pool.h"
 
@@ -174,6 +175,14 @@ void gemm_part(const KernelBundle<T>& kb, const Blocks& blk, int64_t direct_max_
                 // softmax them while they are still in cache.
                 if (softmax_here && last_k && jc + nc >= p.n1)
                     for (int64_t i = ic; i < ic + mc; ++i) kb.softmax_row(C + i * ldc, static_cast<std::size_t>(N));
+                // The block (rows ic..ic+mc, columns jc..jc+nc) is final after the last K
+                // block: the backward pass's derivative, while it is in cache.
+                if (ep.dact >= 0 && last_k)
+                    for (int64_t i = ic; i < ic + mc; ++i) {
+                        T* c = C + i * ldc + jc;
+                        kb.act_backward(ep.dact, ep.alpha, ep.dz_z + i * ep.ldz + jc, ep.dz_a + i * ep.lda + jc, c, c,
+                                        static_cast<std::size_t>(nc));
+                    }
             }
         }
     }
@@ -266,6 +275,7 @@ void gemm_dot(const KernelBundle<T>& kb, int64_t M, int64_t N, int64_t K, const 
     dot_split(M, N, K, nthreads,
               [&](int64_t n0, int64_t n1) { kb.dot_rows(M, K, A, lda, W, ldw, n0, n1, ep.bias, C, ldc); });
     rows_activate(kb, ep.act, M, N, C, ldc, nthreads);
+    if (ep.dact >= 0) act_backward<T>(ep.dact, M, N, ep.dz_z, ep.ldz, ep.dz_a, ep.lda, C, ldc, C, ldc, nthreads);
 }
 
 template <typename T>

@@ -87,11 +87,36 @@ private:
     std::shared_ptr<const PackedW<double>> p64_;
 };
 
+// The backward pass's derivative epilogue of dense(): Z and A = g(Z) of the output's
+// shape, rows contiguous (copied otherwise, into keep_*), for the elementwise code dact.
+struct DerivIn {
+    int dact = -1;
+    py::object Z, A;
+};
+
+template <typename T>
+const T* deriv_rows(const py::object& a, py::array& keep, const char* what, int64_t M, int64_t N, int64_t& ld) {
+    if (a.is_none()) throw std::invalid_argument(std::string("dense: dact needs ") + what);
+    MatView<T> v = mat_view<T>(py::cast<py::array>(a), keep, what);
+    if (v.rows != M || v.cols != N)
+        throw std::invalid_argument(std::string("dense: ") + what + " must have the output's shape (" +
+                                    std::to_string(M) + ", " + std::to_string(N) + ")");
+    if (v.cs != 1 && N > 1) {
+        keep = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(py::cast<py::array>(a));
+        v = MatView<T>{static_cast<const T*>(keep.data()), M, N, N, 1};
+    }
+    ld = v.rs;
+    return v.data;
+}
+
 template <typename T>
 py::array dense_impl(const py::array& X, const py::array& W, const py::object& b, int act, const py::object& out,
-                     PyPackedDense* packed = nullptr) {
+                     PyPackedDense* packed = nullptr, const DerivIn& deriv = DerivIn{}) {
     if (act < 0 || act >= ACT_COUNT) throw std::invalid_argument("unknown activation code " + std::to_string(act));
-    py::array keepx, keepw, keepb;
+    if (deriv.dact >= 0 && (deriv.dact >= ACT_COUNT || deriv.dact == ACT_SOFTMAX || act != ACT_LINEAR || !b.is_none()))
+        throw std::invalid_argument("dense: dact must be an elementwise activation code (not softmax), with act "
+                                    "linear and no bias");
+    py::array keepx, keepw, keepb, keepz, keepa;
     const MatView<T> A = mat_view<T>(X, keepx, "X");
     const MatView<T> Wv = mat_view<T>(W, keepw, "W");
     if (A.cols != Wv.cols)
@@ -102,6 +127,14 @@ py::array dense_impl(const py::array& X, const py::array& W, const py::object& b
         bias = vec_data<T>(py::cast<py::array>(b), keepb);
         if (py::cast<py::array>(b).shape(0) != N) throw std::invalid_argument("b must have shape (N,)");
     }
+    Epilogue<T> ep;
+    ep.bias = bias;
+    ep.act = act;
+    if (deriv.dact >= 0) {
+        ep.dact = deriv.dact;
+        ep.dz_z = deriv_rows<T>(deriv.Z, keepz, "Z", M, N, ep.ldz);
+        ep.dz_a = deriv_rows<T>(deriv.A, keepa, "A", M, N, ep.lda);
+    }
     py::array result = out.is_none() ? py::array(py::array_t<T>({M, N})) : py::cast<py::array>(out);
     T* C = out_data<T>(result, M, N);
     if (M == 0 || N == 0) return result;
@@ -111,9 +144,6 @@ py::array dense_impl(const py::array& X, const py::array& W, const py::object& b
     if (packed != nullptr && M > kDotMaxM) pw = packed->packed<T>(kb, d.isa);
     const int nt = pool_threads();
     without_gil([&] {  // only raw buffers from here on
-        Epilogue<T> ep;
-        ep.bias = bias;
-        ep.act = act;
         if (M <= kDotMaxM) {
             // Few rows: dot products straight from W's rows, no packing. Operands that are
             // not row-contiguous are first copied into row-contiguous buffers (values only),
@@ -148,12 +178,18 @@ void register_dense(py::module_& m) {
         .def_property_readonly("packs", &PyPackedDense::packs, "How many times W was packed (tests).");
     m.def(
         "dense",
-        [](const py::array& X, const py::array& W, const py::object& b, int act, const py::object& out) {
-            return pyfwd::is_f64(W) ? pyfwd::dense_impl<double>(X, W, b, act, out)
-                                    : pyfwd::dense_impl<float>(X, W, b, act, out);
+        [](const py::array& X, const py::array& W, const py::object& b, int act, const py::object& out, int dact,
+           const py::object& Z, const py::object& A) {
+            const pyfwd::DerivIn deriv{dact, Z, A};
+            return pyfwd::is_f64(W) ? pyfwd::dense_impl<double>(X, W, b, act, out, nullptr, deriv)
+                                    : pyfwd::dense_impl<float>(X, W, b, act, out, nullptr, deriv);
         },
-        py::arg("X"), py::arg("W"), py::arg("b"), py::arg("act"), py::arg("out") = py::none(),
-        "act(X @ W.T + b) for X (M, K), W (N, K), b (N,) or None, any strides; act is the activation code.");
+        py::arg("X"), py::arg("W"), py::arg("b"), py::arg("act"), py::arg("out") = py::none(), py::arg("dact") = -1,
+        py::arg("Z") = py::none(), py::arg("A") = py::none(),
+        "act(X @ W.T + b) for X (M, K), W (N, K), b (N,) or None, any strides; act is the activation code. "
+        "Training's backward pass: dact >= 0 (an elementwise activation code; act linear, b None) multiplies "
+        "the product by g'(Z) for Z and A = g(Z) of the output's shape, fused: each finished block of the "
+        "output while in cache (dZ_prev = (dZ @ W) * g'(Z_prev)); the bits of dense then act_backward.");
     m.def(
         "dense",
         [](const py::array& X, PyPackedDense& W, const py::object& b, int act, const py::object& out) {

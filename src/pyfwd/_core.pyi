@@ -11,8 +11,11 @@ def activation_names() -> list[str]:
     """Activation names in code order; must equal pyfwd.activations.ACTIVATIONS."""
 
 def dense(X: npt.NDArray[np.floating], W: npt.NDArray[np.floating], b: npt.NDArray[np.floating] | None,
-          act: int, out: npt.NDArray[np.floating] | None = None) -> npt.NDArray[np.floating]:
-    """act(X @ W.T + b) for X (M, K), W (N, K), b (N,) or None, any strides; act is the activation code."""
+          act: int, out: npt.NDArray[np.floating] | None = None, dact: int = -1,
+          Z: npt.NDArray[np.floating] | None = None, A: npt.NDArray[np.floating] | None = None
+          ) -> npt.NDArray[np.floating]:
+    """act(X @ W.T + b) for X (M, K), W (N, K), b (N,) or None, any strides; act is the activation code.
+    dact >= 0 (elementwise code; act linear, b None): the product times g'(Z), fused (the backward pass)."""
 
 class PackedDense:
     """A dense layer's W (N, K), C-contiguous float32/float64, packed once per ISA level."""

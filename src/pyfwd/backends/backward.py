@@ -13,7 +13,10 @@ One loop (:func:`backward`) over four primitives that each backend provides
 * ``cpp`` (:class:`CppOps`): ``_core.act_backward`` (vectorised per ISA, threads
   over rows, GIL released), and both products through the same blocked GEMM as
   the forward pass, ``_core.dense`` on *strided views* (``dense(dZ.T, A.T)`` and
-  ``dense(dZ, W.T)``: the packing reads any strides, nothing is transposed);
+  ``dense(dZ, W.T)``: the packing reads any strides, nothing is transposed). The
+  derivative of a hidden layer is fused into the GEMM that produces its dA
+  (:meth:`Ops.input_grad_act`: each finished block of dA times g'(Z) while in
+  cache), except softmax's, whose row sums need the whole row;
 * ``numba`` (:class:`NumbaOps`): its own derivative kernel
   (:mod:`.numba_backward`) and its own GEMM (``NumbaBackend.dense``).
 
@@ -83,6 +86,11 @@ class Ops:
     def bias_grad(self, dZ) -> np.ndarray:
         return dZ.sum(axis=0)
 
+    def input_grad_act(self, dZ, W, act: str, Z, A) -> np.ndarray:
+        """``dZ_prev = (dZ W) * g'(Z)``: the input gradient through the previous layer's
+        activation (a backend may fuse the two; the bits are those of the two steps)."""
+        return self.act_backward(act, Z, A, self.input_grad(dZ, W))
+
 
 class NumpyOps(Ops):
     """The float64 oracle."""
@@ -117,6 +125,11 @@ class CppOps(Ops):
 
     def input_grad(self, dZ, W):
         return self._dense(dZ, W.T, None, self._linear, None)
+
+    def input_grad_act(self, dZ, W, act, Z, A):
+        if act == "softmax":
+            return super().input_grad_act(dZ, W, act, Z, A)
+        return self._dense(dZ, W.T, None, self._linear, None, ACT_CODE[act], Z, A)
 
 
 class NumbaOps(Ops):
@@ -179,6 +192,5 @@ def backward(ops: Ops, weights, activations, cache, dA=None, dZ=None, input_grad
             if input_grad:
                 dX = ops.input_grad(dZ, weights[0])
             break
-        dA_prev = ops.input_grad(dZ, weights[l - 1])
-        dZ = ops.act_backward(activations[l - 2], cache[f"Z{l - 1}"], cache[f"A{l - 1}"], dA_prev)
+        dZ = ops.input_grad_act(dZ, weights[l - 1], activations[l - 2], cache[f"Z{l - 1}"], cache[f"A{l - 1}"])
     return {k: grads[k] for l in range(1, L + 1) for k in (f"W{l}", f"b{l}")}, dX
