@@ -3,7 +3,10 @@
 [784, 128, 10] relu/softmax, cross-entropy, Adam lr 1e-3, batch 64, float32, the
 5,000 training digits; test accuracy on the 1,000 test digits after EPOCHS epochs
 for each seed, and the median time of one epoch (shuffling and every step, no
-validation). A standalone script, not a bench suite (no gate, no report):
+validation). The accuracy script: the epoch timings, gated and side by side with
+numba and torch.compile, are the bench's train suite (``python -m pyfwd.bench
+--suite train``, docs/bench.md); this script trains to the end and reports test
+accuracy over seeds:
 
     PYTHONPATH=src python bench/train_epoch.py [--epochs 20] [--seeds 0,1,2] [--threads 2]
     PYTHONPATH=src python bench/train_epoch.py --epochs 3 --dims 784,512,512,10 --batch 256

@@ -487,7 +487,8 @@ def _synthetic_full_doc(seed=0):
                 med = base * rng.uniform(0.7, 1.4)
                 results.append({"kernel": k, "suite": c.suite, "label": c.label, "case": c.key, "dtype": c.dtype,
                                 "threads": T, "status": "ok", "flops": c.flops, "median_s": med,
-                                "p10_s": med * 0.95, "p90_s": med * 1.1, "gflops": c.flops / med / 1e9})
+                                "p10_s": med * 0.95, "p90_s": med * 1.1, "gflops": c.flops / med / 1e9,
+                                **({"weights": c.weights, "compute": c.compute} if c.weights else {})})
     doc = {"threads": [1, 2], "machine": {"cpu_model": "test CPU"}, "kernels": dict.fromkeys(KERNEL_NAMES, {}),
            "results": results,
            "peak_gflops_by_isa": {isa: {"available": True, "1": {"float32": p, "float64": p / 2},
@@ -513,3 +514,202 @@ def test_plots_have_no_overlapping_labels(tmp_path, monkeypatch):
     made, why = plots.make_plots(_synthetic_full_doc(), str(tmp_path), "t")
     assert why is None and set(made) == {"plot_gemm", "plot_layer", "plot_mlp"}
     assert seen and all(v == [] for v in seen.values()), {k: v[:5] for k, v in seen.items() if v}
+
+
+# -- 16-bit weight rows (issue 11) and the train suite (issue 13) -----------------
+@pytest.fixture(scope="module")
+def doc16():
+    """The tiny profile's 16-bit mlp rows and train suite, on cpp and PyTorch, 1 thread."""
+    return run(Config(profile="tiny", suites=("mlp", "train"), threads=(1,), progress=False,
+                      kernels=("cpp-*", "numpy-textbook", "numba", "torch", "torch-compile")))
+
+
+def _ok_kernels(doc):
+    return {k for k, v in doc["kernels"].items() if v["status"] == "ok"}
+
+
+def test_w16_rows_are_gated_against_the_rounded_reference_and_timed(doc16):
+    rows = [r for r in doc16["results"] if r.get("weights")]
+    labels = {r["label"] for r in rows}
+    assert labels == {"[6,5,3] b=2 w=bf16", "[6,5,3] b=2 w=f16", "[6,5,3] b=2 w=bf16 c=bf16"}
+    cpp = doc16["cpp_default"]
+    for r in rows:
+        if r["kernel"] == cpp:
+            assert r["status"] == "ok", r
+            assert r["gate"]["per_layer"] is True and r["gate"]["against"] == "network"
+            assert r["ratio_vs_float32"] == pytest.approx(r["median_s"] / r["float32_median_s"])
+        elif r["kernel"] == "numpy-textbook":
+            assert r["status"] == "n/a" and "16-bit rows" in r["reason"]
+        elif r["kernel"] == "torch" and "torch" in _ok_kernels(doc16):
+            if r["weights"] == "float16":
+                assert r["status"] == "n/a"
+            else:  # PyTorch's own bf16 path, checked with its roundings of storage
+                assert r["status"] == "ok" and r["gate"]["against"] == "bf16-storage", r
+    assert doc16["compute_bf16"]["mode"] in ("emulated", "native")
+    from pyfwd.bench.machine import BF16_UNITS
+    if not set(BF16_UNITS) & set(doc16["compute_bf16"]["cpu_features"]):
+        assert doc16["compute_bf16"]["mode"] == "emulated"
+        assert "no AVX512-BF16/AMX" in doc16["compute_bf16"]["reason"]
+    text = report.render_table(doc16)
+    assert "== 16-bit weights: time over the same kernel's float32 time" in text
+    assert f"compute=bf16 (c=bf16): {doc16['compute_bf16']['mode']}" in text
+
+
+class UnroundedInputs(Kernel):
+    """cpp with the 16-bit weights but computing compute="fp32" on a c=bf16 row
+    (the layer inputs not rounded to bfloat16): the gate must see it."""
+
+    name = "unrounded-kernel"
+    suites = ("mlp",)
+    dtypes = ("float32",)
+    weights16 = ("bfloat16",)
+
+    def prepare_cache(self, case, data):
+        import pyfwd
+        net = pyfwd.Network.from_arrays(data.weights, data.biases, case.acts, weight_dtype=case.weights)
+        return lambda: net.forward(data.X, backend="cpp", compute="fp32", return_cache=True)
+
+
+def test_gate_rejects_a_16bit_row_computed_the_wrong_way():
+    """A c=bf16 row whose layer inputs were not rounded to bfloat16 fails the
+    per-layer check; the same forward passes as the row of compute="fp32"."""
+    case = Case("mlp", (6, 5, 3), ("tanh", "softmax"), 4, weights="bfloat16", compute="bf16")
+    data = make_inputs(case)
+    assert data.weights[0].dtype.name == "bfloat16"
+    y, cache = UnroundedInputs().prepare_cache(case, data)()
+    msg = Reference(case, data).check_layers(y, y, cache, bitwise=True)
+    assert "per layer: layer 1 of 2" in msg and "out of bound" in msg
+    fp32 = Case("mlp", (6, 5, 3), ("tanh", "softmax"), 4, weights="bfloat16")
+    ref = Reference(fp32, make_inputs(fp32))
+    assert ref.check(y) is None and ref.check_layers(y, y, cache, bitwise=True) is None
+
+
+def test_bf16_storage_bound_passes_torch_bf16_and_fails_a_wrong_output():
+    pytest.importorskip("torch")
+    from pyfwd.bench.gate import bf16_storage_bounds
+    from pyfwd.bench.peers import TorchKernel
+    from pyfwd.testing import compare
+
+    case = Case("mlp", (64, 48, 10), ("relu", "linear"), 16, weights="bfloat16", compute="bf16")
+    data = make_inputs(case)
+    A, eA = bf16_storage_bounds(data.weights, data.biases, case.acts, data.X)
+    assert compare(TorchKernel().prepare(case, data)(), A, eA) is None
+    data.biases[1] = np.zeros_like(data.biases[1])  # a bf16 network that lost its last bias
+    assert "out of bound" in compare(TorchKernel().prepare(case, data)(), A, eA)
+
+
+def test_train_rows_gate_time_and_compare_with_torch(doc16):
+    rows = [r for r in doc16["results"] if r["suite"] == "train"]
+    cpp = doc16["cpp_default"]
+    by = {r["kernel"]: r for r in rows}
+    assert set(by) == {cpp, "numba", "torch", "torch-compile"}
+    r = by[cpp]
+    assert r["status"] == "ok", r
+    assert r["gate"]["first_step_gradients"] is True and r["n_samples"] == PROFILES["tiny"].train_epochs
+    assert r["label"] == "[784,8,10] b=100" and r["train_rows"] == PROFILES["tiny"].train_rows
+    assert 0 < r["min_s"] <= r["median_s"] <= r["p90_s"] and r["first_epoch_s"] > 0
+    for slow in ("numba", "torch-compile"):
+        if doc16["kernels"][slow]["status"] == "ok":
+            assert by[slow]["status"] == "skipped" and "full profile only" in by[slow]["reason"]
+    if "torch" in _ok_kernels(doc16):
+        assert by["torch"]["status"] == "ok" and by["torch"]["speedup_vs_baseline"] == pytest.approx(1.0)
+        assert r["speedup_vs_baseline"] == pytest.approx(by["torch"]["median_s"] / r["median_s"])
+    text = report.render_table(doc16)
+    assert "== train: median time of one training epoch" in text and "== train: speed-up over torch eager" in text
+    assert "train cell(s) skipped: tiny profile:" in text
+
+
+def _train_cell(kernel, **prof):
+    import dataclasses
+
+    from pyfwd.bench import train
+    case = PROFILES["tiny"].cases(("train",))[0]
+    return train.cell(kernel, case, 1, dataclasses.replace(PROFILES["tiny"], **prof))
+
+
+def test_train_gate_rejects_wrong_first_step_gradients(monkeypatch):
+    import pyfwd
+    from pyfwd.bench.train import PyfwdTrain
+
+    good = pyfwd.Network.loss_and_gradients
+
+    def off(self, X, y, loss=None, backend=None):
+        value, grads = good(self, X, y, loss, backend)
+        grads["W2"] = grads["W2"] * np.float32(1 + 1e-3)
+        return value, grads
+
+    assert _train_cell(PyfwdTrain("cpp", "cpp"))["status"] == "ok"
+    monkeypatch.setattr(pyfwd.Network, "loss_and_gradients", off)
+    r = _train_cell(PyfwdTrain("cpp", "cpp"))
+    assert r["status"] == "FAILED" and "first step's gradient W2" in r["reason"] and r["median_s"] is None
+
+
+def test_train_gate_rejects_wrong_torch_gradients():
+    pytest.importorskip("torch")
+    from pyfwd.bench.train import TorchTrain
+
+    class Off(TorchTrain):
+        def start(self, case, init, X, y, seed):
+            super().start(case, init, X, y, seed)
+            step, lin = self.step, self.model[0]
+
+            def wrong(xb, yb):
+                step(xb, yb)
+                lin.bias.grad.mul_(1.01)
+            self.step = wrong
+
+    assert _train_cell(TorchTrain())["status"] == "ok"
+    r = _train_cell(Off())
+    assert r["status"] == "FAILED" and "first step's gradient b1" in r["reason"]
+
+
+def test_train_skips_a_step_that_does_not_compile_and_a_slow_trainer(monkeypatch):
+    torch = pytest.importorskip("torch")
+    from pyfwd.bench.train import PyfwdTrain, TorchTrain
+
+    def broken(fn):
+        def call(*a):
+            raise RuntimeError("no C compiler")
+        return call
+
+    monkeypatch.setattr(torch, "compile", broken)
+    r = _train_cell(TorchTrain(compiled=True), train_slow=True)
+    assert r["status"] == "skipped" and r["reason"] == "torch.compile failed (RuntimeError: no C compiler)"
+    slow = PyfwdTrain("cpp", "cpp")
+    slow.epoch_cap_s = 0.0
+    r = _train_cell(slow)
+    assert r["status"] == "skipped" and "cap for cpp training): not timed further" in r["reason"]
+
+
+def test_profiles_have_the_16bit_rows_and_train_cases():
+    quick = {c.label for c in PROFILES["quick"].cases(("mlp", "train"))}
+    full = {c.label for c in PROFILES["full"].cases(("mlp", "train"))}
+    for net in ("[784,128,10] b=64", "[1024,4096,4096,1024] b=1"):
+        assert {net, f"{net} w=bf16", f"{net} w=f16", f"{net} w=bf16 c=bf16"} <= quick
+    assert {"[1024,4096,4096,1024] b=256 w=bf16", "[1024,4096,4096,1024] b=256 w=f16"} <= full
+    assert {"[784,128,10] b=64", "[784,512,512,10] b=256"} <= quick & full
+    assert PROFILES["full"].train_slow and not PROFILES["quick"].train_slow
+
+
+def test_targets_of_16bit_weights_and_training():
+    from pyfwd.bench.targets import evaluate
+
+    def row(kernel, suite, label, median):
+        return {"kernel": kernel, "suite": suite, "label": label, "dtype": "float32", "threads": 2,
+                "status": "ok", "reason": None, "median_s": median}
+
+    big = "[1024,4096,4096,1024] b=1"
+    doc = {"threads": [1, 2], "cpp_default": "cpp-avx2", "results": [
+        row("cpp-avx2", "mlp", big, 10e-3), row("cpp-avx2", "mlp", big + " w=bf16", 5e-3),
+        row("cpp-avx2", "mlp", big + " w=f16", 7e-3),
+        row("cpp-avx2", "train", "[784,128,10] b=64", 0.1), row("torch", "train", "[784,128,10] b=64", 0.5),
+        row("torch-compile", "train", "[784,128,10] b=64", 0.15)]}
+    got = {t["target"]: t for t in evaluate(doc)}
+    bf = got[f"mlp {big} w=bf16 T=2: cpp bfloat16 weights <= 0.6x the float32 time"]
+    assert bf["status"] == "met" and bf["value"] == pytest.approx(0.5) and bf["issue"] == 11
+    assert got[f"mlp {big} w=f16 T=2: cpp float16 weights <= 0.6x the float32 time"]["status"] == "missed"
+    assert got["mlp [784,128,10] b=64 w=bf16 T=2: cpp bfloat16 weights <= 1.05x the float32 time"]["status"] == "n/a"
+    eager = got["train [784,128,10] b=64 T=2: cpp >= 4x torch eager"]
+    assert eager["status"] == "met" and eager["value"] == pytest.approx(5.0) and eager["issue"] == 13
+    assert got["train [784,128,10] b=64 T=2: cpp >= 2x torch.compile"]["status"] == "missed"
+    assert got["train [784,512,512,10] b=256 T=2: cpp >= 1.3x torch eager"]["status"] == "n/a"

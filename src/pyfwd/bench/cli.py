@@ -62,7 +62,7 @@ def parser() -> argparse.ArgumentParser:
         description="Benchmark pyfwd's kernels against NumPy, PyTorch and ONNX Runtime, side by side. "
                     "Every kernel's output is checked against the float64 reference before it is timed.")
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--quick", action="store_true", help="smaller sizes and budgets (< 2 minutes on 2 cores)")
+    g.add_argument("--quick", action="store_true", help="smaller sizes and budgets (~3 minutes on 2 cores)")
     g.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)  # harness self-test (tests/)
     p.add_argument("--suite", type=_csv, default=SUITES, metavar="S[,S]",
                    help=f"suites to run, from {','.join(SUITES)} (default: all)")

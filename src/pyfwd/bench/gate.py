@@ -12,6 +12,12 @@ Two checks (docs/design.md, numerics):
   bitwise the cached call's output: the same kernels, so this ties the timed
   path to the per-layer check (and a kernel that is not deterministic fails).
 
+16-bit weights (issue 11): the reference uses the rounded weights the kernels
+use (and, for ``compute="bf16"``, bf16-rounded layer inputs), with the float32
+bound (``pyfwd.testing``). PyTorch's bf16 peer rounds more than that (its
+biases, and every layer's output is stored in bfloat16): it is checked against
+:func:`bf16_storage_bounds`, the same carried bound with those roundings added.
+
 The float64 end-to-end reference and its error bound are computed once per case
 and shared by every kernel and thread count. For a large batch they are computed on a row
 subset of the same inputs (rows are independent in a dense network): the first
@@ -21,9 +27,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from pyfwd.testing import compare, first_difference, layer_report, network_bounds
+from pyfwd._dtypes16 import round_bf16
+from pyfwd.activations import LIPSCHITZ, canonical
+from pyfwd.backends.numpy_ref import FUNCTIONS
+from pyfwd.testing import compare, first_difference, layer_bound, layer_report, network_bounds, unit_roundoff
 
 from .cases import Case, Inputs
+
+#: bfloat16's unit roundoff (8 significant bits): the error of one rounding, relative.
+BF16_U = 2.0 ** -8
 
 #: Batches up to this many rows are checked in full.
 FULL_CHECK_ROWS = 256
@@ -36,6 +48,32 @@ def check_rows(batch: int) -> np.ndarray:
         return np.arange(batch)
     mid = np.linspace(32, batch - 33, 64).round().astype(np.int64)
     return np.unique(np.concatenate([np.arange(32), mid, np.arange(batch - 32, batch)]))
+
+
+def bf16_storage_bounds(weights, biases, activations, X) -> tuple[np.ndarray, np.ndarray]:
+    """``(A, eA)``, the float64 reference output and its allowed error, of a network
+    run in bfloat16 storage as PyTorch's bf16 path runs it: X and the biases
+    rounded to bfloat16, the weights already bfloat16, each layer's product summed
+    in float32 (the float32 bound of ``pyfwd.testing.layer_bound``), its output Z
+    rounded twice (the product, then the bias add), the activation computed from
+    that Z and stored in bfloat16 (one more rounding); errors carried layer to
+    layer as ``pyfwd.testing.network_bounds`` carries them."""
+    u, tiny = unit_roundoff(np.float32), 4.0 * float(np.finfo(np.float32).tiny)
+    A, eA = round_bf16(np.asarray(X, dtype=np.float32)).astype(np.float64), 0.0
+    for W, b, act in zip(weights, biases, activations):
+        act = canonical(act)
+        b16 = None if b is None else round_bf16(np.asarray(b, dtype=np.float32))
+        lin = layer_bound(A, W, b16, "linear", np.float32, eA)
+        Z, absZ = lin.Z, np.abs(lin.Z)
+        eZ = lin.eZ + 2.0 * BF16_U * (absZ + lin.eZ)
+        A = FUNCTIONS[act](Z)
+        if act == "softmax":  # each output moves by at most its row's largest input error
+            row = (eZ + 2.0 * u * absZ).max(axis=1, keepdims=True) if Z.shape[1] else 0.0
+            e = row + (Z.shape[1] + 20) * u * np.abs(A) + tiny
+        else:
+            e = LIPSCHITZ[act] * eZ + 8.0 * u * np.abs(A) + tiny
+        eA = e + BF16_U * (np.abs(A) + e)
+    return A, eA
 
 
 class Reference:
@@ -54,17 +92,20 @@ class Reference:
     def _bound(self, computes: str):
         if computes not in self._bounds:
             c, d = self.case, self.data
+            if computes == "bf16-storage":
+                self._bounds[computes] = bf16_storage_bounds(d.weights, d.biases, c.acts, d.X[self.rows])
+                return self._bounds[computes]
             if computes == "network":
                 biases, acts = d.biases, c.acts
             else:
                 biases, acts = [None] * len(d.weights), ("linear",) * len(d.weights)
-            lb = network_bounds(d.weights, biases, acts, d.X[self.rows], c.dtype)[-1]
+            lb = network_bounds(d.weights, biases, acts, d.X[self.rows], c.dtype, c.compute)[-1]
             self._bounds[computes] = (lb.A, lb.eA)
         return self._bounds[computes]
 
     def _what(self) -> str:
         c = self.case
-        return f"{c.label} {c.dtype}" + (f" ({len(self.rows)} of {c.batch} rows)" if self.subset else "")
+        return f"{c.label} {c.dtype}" + (f" (compute={c.compute})" if c.weights else "") + (f" ({len(self.rows)} of {c.batch} rows)" if self.subset else "")
 
     def check_layers(self, y, y_cached, cache, bitwise: bool) -> str | None:
         """None if every layer of *cache* (``forward(X, return_cache=True)`` of the
@@ -72,7 +113,7 @@ class Reference:
         and, when *bitwise*, *y* is bitwise *y_cached*; else why not."""
         c, d = self.case, self.data
         try:
-            msg = layer_report(cache, d.weights, d.biases, c.acts, c.dtype, rows=self.rows)
+            msg = layer_report(cache, d.weights, d.biases, c.acts, c.dtype, rows=self.rows, compute=c.compute)
         except AssertionError as exc:  # cache keys
             msg = str(exc)
         if msg is not None:

@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from .cases import Case, Inputs
+from .cases import Case, Inputs, weights16_unavailable
 from .timing import Timing, measure
 
 Runner = Callable[[], np.ndarray]
@@ -34,6 +34,8 @@ class Kernel:
     #: "network": gated against the case's network; "matmuls": against the same
     #: chain of products without bias or activation (the BLAS ceiling).
     computes: str = "network"
+    #: The 16-bit weight dtypes it runs mlps with (issue 11): pyfwd's cpp and PyTorch's bf16.
+    weights16: tuple[str, ...] = ()
 
     def __init__(self, reason: str | None = None) -> None:
         self.reason = reason  # None: runnable; else why it is skipped
@@ -44,7 +46,15 @@ class Kernel:
             return f"not in the {case.suite} suite"
         if case.dtype not in self.dtypes:
             return f"{case.dtype} not supported"
+        if case.weights and case.weights not in self.weights16:
+            return f"{case.weights} weights: not run by this kernel (16-bit rows: cpp, and torch for bfloat16)"
+        if case.weights:
+            return weights16_unavailable(case)
         return None
+
+    def gate_kind(self, case: Case) -> str:
+        """What the gate checks this kernel's output of *case* against (gate.Reference)."""
+        return self.computes
 
     def prepare(self, case: Case, data: Inputs) -> Runner:
         raise NotImplementedError
@@ -90,25 +100,33 @@ class PyfwdKernel(Kernel):
         self.is_default = False  # cpp: the ISA the backend picks by itself
         if backend == "numpy":
             self.suites = ("layer", "mlp")  # gemm's baseline is numpy-blas
+        if backend == "cpp":
+            self.weights16 = ("bfloat16", "float16")
+
+    @staticmethod
+    def _net(case: Case, data: Inputs):
+        """The case's network; 16-bit weights (already rounded) are kept as they are."""
+        import pyfwd
+
+        return pyfwd.Network.from_arrays(data.weights, data.biases, case.acts, dtype=case.dtype,
+                                         weight_dtype=case.weights)
 
     def prepare(self, case: Case, data: Inputs) -> Runner:
         import pyfwd
 
-        backend, X = self.backend, data.X
+        backend, X, compute = self.backend, data.X, case.compute if case.weights else None
         if case.suite == "mlp":
-            net = pyfwd.Network.from_arrays(data.weights, data.biases, case.acts, dtype=case.dtype)
-            return lambda: net.forward(X, backend=backend)
+            net = self._net(case, data)
+            return lambda: net.forward(X, backend=backend, compute=compute)
         W, b, act = data.weights[0], data.biases[0], case.acts[0]
         return lambda: pyfwd.dense(X, W, b, act, backend=backend)
 
     def prepare_cache(self, case: Case, data: Inputs) -> CacheRunner | None:
         if case.suite != "mlp":
             return None  # one layer: the end-to-end bound is already the per-layer one
-        import pyfwd
-
-        backend, X = self.backend, data.X
-        net = pyfwd.Network.from_arrays(data.weights, data.biases, case.acts, dtype=case.dtype)
-        return lambda: net.forward(X, backend=backend, return_cache=True)
+        backend, X, compute = self.backend, data.X, case.compute if case.weights else None
+        net = self._net(case, data)
+        return lambda: net.forward(X, backend=backend, return_cache=True, compute=compute)
 
     @property
     def cache_bitwise(self) -> bool:

@@ -269,3 +269,32 @@ def peak_warning(peak: dict, threads: list[int]) -> str | None:
                 f"{0.8:.0%} of threads x the 1-thread peak: cores were busy while it ran; "
                 f"% of peak at those thread counts reads too high")
     return None
+
+
+#: CPU features with bfloat16 dot-product units (pyfwd's own feature report names them so).
+BF16_UNITS = ("avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def bf16_compute_mode() -> dict:
+    """How ``compute="bf16"`` runs here, from pyfwd's own CPU feature report
+    (``pyfwd.show_config()``, the cpp backend's ``cpu_features``): "emulated"
+    (each layer's input rounded to bfloat16, then the float32 kernels: the same
+    products, exact, summed in float32) unless the CPU has bfloat16 units and the
+    core reports kernels for them (``compute_bf16: "native"`` in its config)."""
+    import pyfwd
+
+    try:
+        cfg = pyfwd.show_config(print_=False)["backend_config"]["cpp"]
+        feats = list(cfg["cpu_features"])
+    except Exception as exc:  # cpp not built, or a config without features
+        return {"mode": "n/a", "reason": f"cpp backend's config unavailable ({type(exc).__name__}: {exc})"}
+    units = [f for f in BF16_UNITS if f in feats]
+    if units and cfg.get("compute_bf16") == "native":
+        return {"mode": "native", "cpu_features": feats, "reason": f"this CPU has {', '.join(units)}"}
+    if not units:
+        why = (f"this CPU has no AVX512-BF16/AMX (pyfwd's cpu_features: {', '.join(feats) or 'none'}): "
+               "each layer's input is rounded to bfloat16, then the float32 kernels run")
+    else:
+        why = (f"this CPU has {', '.join(units)}, but pyfwd's core has no bfloat16 dot-product kernels "
+               "(src/cpp/dense16.h): each layer's input is rounded to bfloat16, then the float32 kernels run")
+    return {"mode": "emulated", "cpu_features": feats, "reason": why}

@@ -18,12 +18,15 @@ def _import_error(module: str) -> str | None:
 
 class TorchKernel(Kernel):
     name = "torch"
+    #: PyTorch's own bf16 path is the peer of pyfwd's 16-bit rows (issue 11).
+    weights16 = ("bfloat16",)
 
     def __init__(self) -> None:
         super().__init__(_import_error("torch"))
         if self.reason is None:
             import torch
-            self.description = f"PyTorch {torch.__version__} F.linear + activation, inference_mode"
+            self.description = (f"PyTorch {torch.__version__} F.linear + activation, inference_mode "
+                                f"(bfloat16 tensors on the bfloat16-weight rows)")
 
     @staticmethod
     def _act(name: str):
@@ -41,12 +44,22 @@ class TorchKernel(Kernel):
             "silu": F.silu,
         }[name]
 
+    def gate_kind(self, case):
+        """bfloat16 rows: PyTorch's bf16 path also rounds the biases and stores every
+        layer's output in bfloat16 (gate.bf16_storage_bounds)."""
+        return "bf16-storage" if case.weights else self.computes
+
     def prepare(self, case, data):
         import torch
         import torch.nn.functional as F
 
-        X = torch.from_numpy(data.X)
-        layers = [(torch.from_numpy(W), None if b is None else torch.from_numpy(b), self._act(a))
+        def tensor(a):
+            if case.weights:  # what model.to(torch.bfloat16) makes of the float32 module
+                return torch.from_numpy(np.asarray(a, dtype=np.float32)).to(torch.bfloat16)
+            return torch.from_numpy(a)
+
+        X = tensor(data.X)
+        layers = [(tensor(W), None if b is None else tensor(b), self._act(a))
                   for W, b, a in zip(data.weights, data.biases, case.acts)]
 
         def run():
@@ -54,7 +67,7 @@ class TorchKernel(Kernel):
                 A = X
                 for W, b, act in layers:
                     A = act(F.linear(A, W, b))
-                return A.numpy()
+                return A.numpy() if A.dtype != torch.bfloat16 else A.float().numpy()
         return run
 
     def set_threads(self, n: int) -> None:

@@ -179,7 +179,9 @@ def _bars(doc, rows, path, plt, value, ylabel, title, log=True) -> bool:
 
 
 def plot_mlp(doc, path, plt) -> bool:
-    return _bars(doc, _ok(doc, "mlp"), path, plt, lambda t: t * 1e6,
+    """float32/float64 weights only: the 16-bit rows are a block of the table."""
+    rows = [r for r in _ok(doc, "mlp") if not r.get("weights")]
+    return _bars(doc, rows, path, plt, lambda t: t * 1e6,
                  "median latency (us, log)", "mlp: latency per network and batch (lower is better)")
 
 

@@ -12,10 +12,11 @@ from .cases import SUITES
 #: Short column headers (the legend under the table spells them out).
 SHORT = {"numpy-textbook": "np-textbk", "numpy-blas": "np-blas", "onnxruntime": "ort",
          "cpp-avx512": "cpp-512", "cpp-avx2": "cpp-avx2", "cpp-generic": "cpp-gen",
-         "openblas-avx512": "oblas-512", "openblas-avx2": "oblas-avx2"}
+         "openblas-avx512": "oblas-512", "openblas-avx2": "oblas-avx2", "torch-compile": "torch-cmp"}
 #: What each suite's cells show.
 FIGURE = {"gemm": ("GFLOP/s", "higher is better"), "layer": ("median latency", "lower is better"),
-          "mlp": ("median latency", "lower is better")}
+          "mlp": ("median latency", "lower is better"),
+          "train": ("median time of one training epoch", "lower is better")}
 
 
 def fmt_time(s: float | None) -> str:
@@ -111,6 +112,40 @@ def _render_per_isa(rows: list[dict]) -> list[str]:
     return lines
 
 
+def _render_w16(doc: dict) -> list[str]:
+    """Issue 11: each 16-bit row's time over the same kernel's float32 time (same run)."""
+    rows = [r for r in doc["results"] if r.get("weights") and r["status"] == "ok"]
+    if not rows:
+        return []
+    mode = doc.get("compute_bf16") or {}
+    lines = ["", "== 16-bit weights: time over the same kernel's float32 time (same run, same network and "
+                 "batch; lower is better) ==",
+             f"compute=bf16 (c=bf16): {mode.get('mode', '?')} ({mode.get('reason', 'not reported')})"]
+    for r in rows:
+        ratio = f"{r['ratio_vs_float32']:.2f}x" if r.get("ratio_vs_float32") else "-"
+        t32 = fmt_time(r.get("float32_median_s"))
+        lines.append(f"  {r['label']:<36} T={r['threads']:<2} {_short(r['kernel']):<10} "
+                     f"{fmt_time(r['median_s']):>8} vs {t32:>8}  {ratio:>6}")
+    return lines
+
+
+def _render_train(doc: dict) -> list[str]:
+    """Issue 13: each trainer's epoch time as a speed-up over PyTorch eager."""
+    rows = [r for r in doc["results"] if r["suite"] == "train" and r["status"] == "ok"]
+    if not rows:
+        return []
+    lines = ["", f"== train: speed-up over torch eager (its epoch median / the trainer's), "
+                 f"{rows[0].get('train_rows', '?')} digits per epoch, median of the timed epochs =="]
+    by: dict = {}
+    for r in rows:
+        by.setdefault((r["label"], r["threads"]), []).append(r)
+    for (label, T), rs in by.items():
+        parts = [f"{_short(r['kernel'])} {r['speedup_vs_baseline']:.2f}x" if r.get("speedup_vs_baseline")
+                 else f"{_short(r['kernel'])} -" for r in rs]
+        lines.append(f"  {label:<24} T={T:<2} " + ", ".join(parts))
+    return lines
+
+
 def render_table(doc: dict) -> str:
     """The terminal table: one block per suite, a row per case and thread count, a
     column per kernel; '*' marks the best kernel of the row. Below it, every
@@ -150,6 +185,8 @@ def render_table(doc: dict) -> str:
         head += f" | {'best':<10} {'x base':>7} {'%peak':>6}"
         lines += [head, "-" * len(head)]
         for (key, T), cells in rows.items():
+            if all(c["status"] == "n/a" for c in cells.values()):
+                continue  # no kernel of this run computes it (16-bit rows without cpp or torch)
             _, label, dtype = key.split(":")
             best = best_kernel(cells, info)
             texts = []
@@ -163,16 +200,23 @@ def render_table(doc: dict) -> str:
                 pk = f"{b['pct_peak']:.0f}%" if b.get("pct_peak") is not None else "n/a"
                 tail = f"{_short(best):<10} {sp:>7} {pk:>6}"
             lines.append(f"{label + ' ' + dtype:<{labw}} {T:>2} | " + " ".join(texts) + " | " + tail)
+    lines += _render_w16(doc)
+    lines += _render_train(doc)
     lines += _render_per_isa(doc.get("per_isa", []))
     lines += ["", "kernels: " + "; ".join(f"{_short(k)} = {k}" for k in info if _short(k) != k)]
     skipped = [f"  {k}: skipped ({v['reason']})" for k, v in info.items() if v["status"] != "ok"]
     cell_skips: dict = defaultdict(list)
+    train_skips: dict = defaultdict(int)
     failed = []
     for r in doc["results"]:
         if r["status"] == "FAILED":
             failed.append(f"  FAILED {r['kernel']} {r['label']} {r['dtype']} T={r['threads']}: {r['reason']}")
+        elif r["status"] == "skipped" and r["suite"] == "train" and info.get(r["kernel"], {}).get("status") == "ok":
+            train_skips[(r["kernel"], r["reason"])] += 1  # quick profile, compile failure, numba's cap
         elif r["status"] == "skipped" and info.get(r["kernel"], {}).get("status") == "ok":
             cell_skips[r["kernel"]].append(f"{r['label']} {r['dtype']} T={r['threads']}")
+    for (k, why), n in train_skips.items():
+        skipped.append(f"  {k}: {n} train cell(s) skipped: {why}")
     for k, where in cell_skips.items():
         more = ", ..." if len(where) > 4 else ""
         skipped.append(f"  {k}: {len(where)} cell(s) skipped, one call predicted over the profile's cap "
@@ -190,7 +234,7 @@ def render_table(doc: dict) -> str:
     elif nc:
         lines.append(f"numba compile time: {nc.get('status')} {nc.get('reason', '')}".rstrip())
     if doc.get("targets"):
-        lines += ["", "speed targets (issues 3, 4 and 10):"]
+        lines += ["", "speed targets (issues 3, 4, 10, 11 and 13):"]
         judged = [t for t in doc["targets"] if t["status"] != "n/a"]
         for t in judged:
             mark = "met   " if t["status"] == "met" else "MISSED"

@@ -1,4 +1,5 @@
-"""The run: every case x thread count x kernel, gated then timed, into one document."""
+"""The run: every case x thread count x kernel, gated then timed, into one document
+(the train suite's cells: :mod:`pyfwd.bench.train`)."""
 from __future__ import annotations
 
 import contextlib
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from . import machine
+from . import train as train_suite
 from .cases import PROFILES, SUITES, Case, make_inputs
 from .gate import Reference
 from .kernels import Kernel, PyfwdKernel, discover, select
@@ -19,7 +21,7 @@ SCHEMA = "pyfwd-bench/1"
 #: Seconds after which a cell still running dumps every thread's stack to stderr.
 WATCHDOG_S = 300
 #: The kernel each suite's speed-ups are relative to: what a user gets without pyfwd.
-BASELINE = {"gemm": "numpy-blas", "layer": "numpy-textbook", "mlp": "numpy-textbook"}
+BASELINE = {"gemm": "numpy-blas", "layer": "numpy-textbook", "mlp": "numpy-textbook", "train": "torch"}
 
 
 @dataclass
@@ -111,6 +113,19 @@ def _speedups(results: list[dict]) -> None:
         r["speedup_vs_baseline"] = b / r["median_s"] if b and r["status"] == "ok" else None
 
 
+def _ratios16(results: list[dict]) -> None:
+    """Each 16-bit row's time over the same kernel's float32 time of the same
+    network, batch and thread count in this run (issue 11: lower is better)."""
+    f32 = {(r["kernel"], r["label"], r["threads"]): r["median_s"] for r in results
+           if r["suite"] == "mlp" and r["status"] == "ok" and not r.get("weights") and r["dtype"] == "float32"}
+    for r in results:
+        if not r.get("weights"):
+            continue
+        t32 = f32.get((r["kernel"], r["label"].split(" w=")[0], r["threads"]))
+        r["float32_median_s"] = t32
+        r["ratio_vs_float32"] = r["median_s"] / t32 if t32 and r["status"] == "ok" else None
+
+
 def run(cfg: Config) -> dict:
     t_start = time.perf_counter()
     import pyfwd
@@ -131,6 +146,7 @@ def run(cfg: Config) -> dict:
     default_cpp = next((k.name for k in kernels if getattr(k, "is_default", False)), None)
     cases = list(cfg.custom) if cfg.custom else prof.cases(cfg.suites, cfg.cases)
     runnable = [k for k in kernels if k.reason is None]
+    trainers = train_suite.discover(cfg.kernels, default_cpp) if any(c.suite == "train" for c in cases) else []
 
     commit, commit_from = machine.pyfwd_commit()
     doc: dict = {
@@ -154,9 +170,15 @@ def run(cfg: Config) -> dict:
         "baselines": BASELINE,
         "kernels": {k.name: {"status": "skipped" if k.reason else "ok", "reason": k.reason, **k.info()}
                     for k in kernels},
+        "compute_bf16": machine.bf16_compute_mode(),
     }
-    progress = Progress(total=sum(1 for c in cases for k in runnable if k.applies(c) is None) * len(threads)
-                        + 1, enabled=cfg.progress)
+    doc["train_kernels"] = {k.name: {"status": "skipped" if k.reason else "ok", "reason": k.reason, **k.info()}
+                            for k in trainers}
+    for name, info in doc["train_kernels"].items():  # a column of the train table (torch-compile)
+        doc["kernels"].setdefault(name, info)
+    n_cells = sum(1 for c in cases for k in runnable if k.applies(c) is None)
+    n_cells += sum(c.suite == "train" for c in cases) * sum(k.reason is None for k in trainers)
+    progress = Progress(total=n_cells * len(threads) + 1, enabled=cfg.progress)
 
     progress.step("peak probe")
     # The probe lives in the C++ core: measured even when only other kernels run.
@@ -191,6 +213,9 @@ def run(cfg: Config) -> dict:
     saved_threads = pyfwd.get_num_threads()
     try:
         for case in cases:
+            if case.suite == "train":
+                results += _train_cells(trainers, case, threads, prof, progress, notes, commit, cfg.seed)
+                continue
             data = make_inputs(case, cfg.seed)
             ref = Reference(case, data)
             for T in threads:
@@ -214,6 +239,7 @@ def run(cfg: Config) -> dict:
         warnings.append(w)
         print(f"bench: WARNING: {w}", file=sys.stderr)
     _speedups(results)
+    _ratios16(results)
     doc["results"] = results
     from .report import per_isa_rows
     doc["per_isa"] = per_isa_rows(doc)
@@ -223,12 +249,37 @@ def run(cfg: Config) -> dict:
     return doc
 
 
+def _train_cells(trainers, case: Case, threads, prof, progress: Progress, notes, commit, seed) -> list[dict]:
+    """The train suite's rows of *case*: every trainer at every thread count."""
+    import pyfwd
+
+    rows = []
+    for T in threads:
+        pyfwd.set_num_threads(T)
+        with _blas_threads(T, notes):
+            for k in trainers:
+                if k.reason is None:
+                    progress.step(f"train {case.label} T={T} {k.name}")
+                faulthandler.dump_traceback_later(WATCHDOG_S, exit=False)
+                try:
+                    row = train_suite.cell(k, case, T, prof, seed)
+                finally:
+                    faulthandler.cancel_dump_traceback_later()
+                row["pyfwd_commit"] = commit
+                rows.append(row)
+                if T > 1 and prof.pause_s and row["status"] != "skipped":
+                    time.sleep(prof.pause_s)
+    return rows
+
+
 def _cell(k: Kernel, case: Case, data, ref: Reference, T: int, prof, predictor: _Predictor,
           progress: Progress, peak: dict) -> dict:
     row = {"suite": case.suite, "case": case.key, "label": case.label, "dtype": case.dtype,
            "threads": T, "kernel": k.name, "status": "ok", "reason": None,
            "dims": list(case.dims), "activations": list(case.acts), "bias": case.bias,
            "batch": case.batch, "flops": case.flops, "median_s": None, "p10_s": None, "p90_s": None}
+    if case.weights:
+        row.update(weights=case.weights, compute=case.compute)
     if k.reason is not None:
         row.update(status="skipped", reason=k.reason)
         return row
@@ -250,8 +301,9 @@ def _cell(k: Kernel, case: Case, data, ref: Reference, T: int, prof, predictor: 
         t0 = time.perf_counter()
         y = fn()
         first = time.perf_counter() - t0
-        msg = ref.check(y, k.computes)
-        row["gate"] = {"rows_checked": int(len(ref.rows)), "of": case.batch, "against": k.computes,
+        against = k.gate_kind(case)
+        msg = ref.check(y, against)
+        row["gate"] = {"rows_checked": int(len(ref.rows)), "of": case.batch, "against": against,
                        "per_layer": False}
         cached = k.prepare_cache(case, data) if msg is None else None
         if cached is not None:

@@ -1,10 +1,15 @@
-"""The speed targets of the C++ (issue 3), Numba (issue 4) and per-ISA-level
-(issue 10) work, evaluated on one run's results. They live here, in the benchmark report, never in a timed
+"""The speed targets of the C++ (issue 3), Numba (issue 4), per-ISA-level
+(issue 10), 16-bit weights (issue 11) and training (issue 13) work, evaluated on
+one run's results. They live here, in the benchmark report, never in a timed
 unit test (docs/design.md). "cpp" is the ISA the backend picks by itself on this CPU.
 A target whose cells were not run (quick profile, kernel missing) is "n/a"."""
 from __future__ import annotations
 
-from .cases import ACTS
+from .cases import ACTS, MLPS16, W16_VARIANTS, Case
+
+#: Issue 11: 16-bit weights (compute="fp32") time over float32 time, per network and
+#: batch of the mlp suite: the memory-bound batch-1 case halves the bytes it reads.
+GOALS16 = {("[1024,4096,4096,1024]", 1): 0.6, ("[1024,4096,4096,1024]", 256): 1.05, ("[784,128,10]", 64): 1.05}
 
 
 def _index(doc: dict) -> dict:
@@ -47,6 +52,17 @@ def evaluate(doc: dict) -> list[dict]:
             return add(issue, text, None, goal, None, why=why)
         v = b["median_s"] / a["median_s"]
         add(issue, text, v, goal, f"{v:.2f}x ({fast} {_fmt_s(a['median_s'])}, {slow} {_fmt_s(b['median_s'])})")
+
+    def ratio16(text, kernel, label16, label32, T, goal):
+        """*kernel*'s time on the 16-bit row over its float32 time (same run) <= goal."""
+        a, why = cell(kernel, "mlp", label16, T)
+        b, why2 = cell(kernel, "mlp", label32, T)
+        why = why or why2
+        if why:
+            return add(11, text, None, goal, None, why=why)
+        v = a["median_s"] / b["median_s"]
+        add(11, text, v, goal, f"{v:.2f}x ({_fmt_s(a['median_s'])} vs float32 {_fmt_s(b['median_s'])})",
+            higher_is_better=False)
 
     def latency(issue, text, kernel, suite, label, T, max_s):
         a, why = cell(kernel, suite, label, T)
@@ -92,6 +108,26 @@ def evaluate(doc: dict) -> list[dict]:
             ratio(4, f"layer {label} T={t_all}: numba faster than numpy-textbook", "numba", "numpy-textbook",
                   "layer", label, t_all, 1.0)
     latency(4, f"mlp {mnist} b=1 T={t_all}: numba < 10 us", "numba", "mlp", f"{mnist} b=1", t_all, 10e-6)
+
+    # issue 11: 16-bit weights against the float32 weights of the same run
+    for dims, acts, batches in MLPS16:
+        for batch in batches:
+            net = f"[{','.join(map(str, dims))}]"
+            goal = GOALS16.get((net, batch))
+            for wd, compute in W16_VARIANTS:
+                if goal is None or compute != "fp32":
+                    continue
+                c = Case("mlp", dims, acts, batch, weights=wd, compute=compute)
+                ratio16(f"mlp {c.label} T={t_all}: cpp {wd} weights <= {goal:g}x the float32 time", cpp,
+                        c.label, c.base_label, t_all, goal)
+
+    # issue 13: an epoch of training against PyTorch's
+    ratio(13, f"train {mnist} b=64 T={t_all}: cpp >= 4x torch eager", cpp, "torch", "train",
+          f"{mnist} b=64", t_all, 4.0)
+    ratio(13, f"train {mnist} b=64 T={t_all}: cpp >= 2x torch.compile", cpp, "torch-compile", "train",
+          f"{mnist} b=64", t_all, 2.0)
+    ratio(13, f"train [784,512,512,10] b=256 T={t_all}: cpp >= 1.3x torch eager", cpp, "torch", "train",
+          "[784,512,512,10] b=256", t_all, 1.3)
 
     # issue 10: every ISA level against OpenBLAS pinned to the same width (report.per_isa_rows)
     for r in doc.get("per_isa", []):
