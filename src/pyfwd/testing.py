@@ -38,7 +38,8 @@ float32 bound (the work dtype of 16-bit weights is float32). With
 ``compute="bf16"`` each layer's input is rounded to bfloat16 first, in the
 reference too: per layer from the backend's own input (rounded the same way: the
 tight check stays tight); end to end, the carried error of a rounded input grows
-by the two roundings, ``2**-8 * (|A| + eA)``.
+by the two roundings (the backend's of ``A + e``, the reference's of ``A``; each
+at most ``2**-8`` relative), ``2**-8 * (2|A| + eA)``.
 
 Non-finite reference values (NaN, +-inf: IEEE propagation of non-finite input)
 must be matched exactly in kind. Overflow in the working precision: where the
@@ -158,7 +159,7 @@ def network_bounds(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray | 
         if bf16:
             if l > 0:  # the network's input X is rounded the same way on both sides: exact
                 with np.errstate(over="ignore", invalid="ignore"):
-                    eA = eA + 2.0 ** -8 * (np.abs(A) + eA)
+                    eA = eA + 2.0 ** -8 * (2.0 * np.abs(A) + eA)
             A = round_bf16(A.astype(np.float32)).astype(np.float64)
         lb = layer_bound(A, W, b, act, dtype, eA)
         out.append(lb)
