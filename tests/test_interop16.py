@@ -398,3 +398,18 @@ def test_to_onnx_16bit_runs_in_onnxruntime_and_round_trips(ort, tmp_path, X, act
     for a, b in zip(back.biases, net.biases):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(back.forward(X), net.forward(X))
+
+
+@pytest.mark.parametrize("alpha, stays16", [(2.0, True), (0.1, False)])
+def test_from_onnx_gemm_alpha_on_float16_weights(ort, alpha, stays16):
+    """alpha is folded into 16-bit weights only where that is exact; otherwise
+    the weights widen to float32 (never rounded where the graph did not round)."""
+    from onnx import TensorProto as T, helper, numpy_helper
+    W = (np.random.default_rng(4).standard_normal((3, 5)) * 0.3).astype(np.float16)
+    g = helper.make_graph([helper.make_node("Gemm", ["x", "W"], ["y"], transB=1, alpha=alpha)], "g",
+                          [helper.make_tensor_value_info("x", T.FLOAT16, ["n", 5])],
+                          [helper.make_tensor_value_info("y", T.FLOAT16, ["n", 3])],
+                          initializer=[numpy_helper.from_array(W, "W")])
+    net = pyfwd.interop.from_onnx(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=7))
+    assert net.weight_dtype == (np.float16 if stays16 else np.float32)
+    np.testing.assert_array_equal(net.weights[0].astype(np.float32), W.astype(np.float32) * np.float32(alpha))

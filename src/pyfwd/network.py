@@ -959,7 +959,8 @@ class Network:
         return from_onnx(path, dtype=dtype, weight_dtype=weight_dtype)
 
     def to_onnx(self, path) -> None:
-        """Write the network as an ONNX model (Gemm + activation nodes)."""
+        """Write the network as an ONNX model (Gemm + activation nodes; 16-bit
+        weights as FLOAT16/BFLOAT16 initializers Cast to float32)."""
         from .interop import to_onnx
         to_onnx(self, path)
 

@@ -122,6 +122,19 @@ def _cast_const(c: np.ndarray, to: np.dtype) -> np.ndarray:
     return c.astype(to)
 
 
+def _scaled(c: np.ndarray, s: float) -> np.ndarray:
+    """*c* times Gemm's alpha or beta *s*. A 16-bit *c* is scaled in float32 and
+    stays 16-bit only when that is exact (e.g. a power of two), so no weight is
+    rounded that the graph did not round."""
+    if s == 1.0:
+        return c
+    if not _d16.is_weight16(c.dtype):
+        return c * s
+    wide = c.astype(np.float32) * np.float32(s)
+    back = wide.astype(c.dtype)
+    return back if np.array_equal(back.astype(np.float32), wide, equal_nan=True) else wide
+
+
 def _bias(c: np.ndarray, n_out: int, stack: LayerStack, what: str) -> np.ndarray:
     try:
         return np.broadcast_to(c, (n_out,))
@@ -226,11 +239,11 @@ def from_onnx(model, dtype=None, weight_dtype=None):
             W = B if _attr(a, "transB", 0, int, stack, what) else B.T
             alpha = _attr(a, "alpha", 1.0, float, stack, what)
             beta = _attr(a, "beta", 1.0, float, stack, what)
-            W = W * alpha if alpha != 1.0 else W
+            W = _scaled(W, alpha)
             b = None
             if len(n.input) > 2 and n.input[2]:
                 b = _bias(consts[n.input[2]], W.shape[0], stack, what)
-                b = b * beta if beta != 1.0 else b
+                b = _scaled(b, beta)
             stack.dense(W, b, what)
         elif op == "MatMul":
             stack.dense(consts[n.input[1]].T, None, what)
