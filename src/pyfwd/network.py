@@ -933,10 +933,11 @@ class Network:
 
     # -- other frameworks (pyfwd.interop) ---------------------------------
     @classmethod
-    def from_torch(cls, module, dtype=None) -> "Network":
-        """From a PyTorch ``nn.Sequential`` of ``nn.Linear`` and activation modules."""
+    def from_torch(cls, module, dtype=None, weight_dtype=None) -> "Network":
+        """From a PyTorch ``nn.Sequential`` of ``nn.Linear`` and activation modules
+        (a bfloat16/float16 module keeps its 16-bit weights)."""
         from .interop import from_torch
-        return from_torch(module, dtype=dtype)
+        return from_torch(module, dtype=dtype, weight_dtype=weight_dtype)
 
     @classmethod
     def from_keras(cls, model, dtype=None) -> "Network":
@@ -951,13 +952,15 @@ class Network:
         return from_sklearn(estimator, dtype=dtype)
 
     @classmethod
-    def from_onnx(cls, path, dtype=None) -> "Network":
-        """From an ONNX file of Gemm (or MatMul+Add) and activation nodes."""
+    def from_onnx(cls, path, dtype=None, weight_dtype=None) -> "Network":
+        """From an ONNX file of Gemm (or MatMul+Add) and activation nodes (float16
+        or bfloat16 initializers keep their 16-bit weights)."""
         from .interop import from_onnx
-        return from_onnx(path, dtype=dtype)
+        return from_onnx(path, dtype=dtype, weight_dtype=weight_dtype)
 
     def to_onnx(self, path) -> None:
-        """Write the network as an ONNX model (Gemm + activation nodes)."""
+        """Write the network as an ONNX model (Gemm + activation nodes; 16-bit
+        weights as FLOAT16/BFLOAT16 initializers Cast to float32)."""
         from .interop import to_onnx
         to_onnx(self, path)
 

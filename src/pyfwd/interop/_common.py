@@ -70,11 +70,36 @@ class LayerStack:
     def started(self) -> bool:
         return bool(self.weights)
 
-    def build(self, dtype=None):
+    def build(self, dtype=None, weight_dtype=None):
+        """The network: *dtype* and *weight_dtype* as in :func:`resolve_dtypes`."""
         from ..network import Network
 
         if not self.weights:
             raise ValueError(f"{self.source}: no dense layer found; pyfwd needs at least one "
                              f"({self.supported})")
         acts = [a or "linear" for a in self.acts]
-        return Network.from_arrays(self.weights, self.biases, acts, dtype=dtype)
+        dtype, weight_dtype = resolve_dtypes(self.weights, dtype, weight_dtype)
+        return Network.from_arrays(self.weights, self.biases, acts, dtype=dtype, weight_dtype=weight_dtype)
+
+
+def resolve_dtypes(weights, dtype, weight_dtype):
+    """An importer's ``(dtype, weight_dtype)`` for ``Network.from_arrays``.
+
+    Neither given: the model's own. Weights that are all bfloat16, or all float16,
+    stay 16-bit (``weight_dtype`` that one, ``dtype`` float32: pyfwd's 16-bit
+    networks keep biases, activations and outputs float32); otherwise the dtype of
+    the first weight (float32 or float64; 16-bit ones widen exactly to float32).
+    ``dtype`` alone: weights in that dtype too, as in :class:`pyfwd.Network`
+    (so ``dtype="float32"`` widens a 16-bit model exactly). ``weight_dtype``
+    alone: ``"bfloat16"``/``"float16"`` rounds to it (nearest even, from the
+    source values), ``"float32"``/``"float64"`` gives a network of that dtype."""
+    from .. import _dtypes16 as d16
+
+    wd = d16.weight_dtype(weight_dtype)  # TypeError naming the choices for int8 & co.
+    if wd is None and dtype is None:
+        kinds = {np.asarray(W).dtype for W in weights}
+        if len(kinds) == 1 and d16.is_weight16(next(iter(kinds))):
+            wd = next(iter(kinds))
+    elif wd is not None and dtype is None and not d16.is_weight16(wd):
+        dtype = wd  # weight_dtype="float64" alone asks for a float64 network
+    return dtype, wd

@@ -5,13 +5,14 @@ import os
 
 import numpy as np
 
+from .. import _dtypes16 as _d16
 from ..activations import LEAKY_SLOPE, ONNX_OPS
 from ._common import LayerStack, require
 
 SUPPORTED = ("a chain of Gemm (transA=0) or MatMul + Add with constant weights, each followed by "
              "at most one of Relu, LeakyRelu(alpha=0.01), Sigmoid, Tanh, Softmax(axis=-1), "
-             "Gelu(approximate='none', opset 20), Sigmoid+Mul (SiLU); Identity and Dropout anywhere; "
-             "Flatten(axis=1) first; Constant and Transpose of constants")
+             "Gelu(approximate='none', opset 20), Sigmoid+Mul (SiLU); Identity, Dropout and Cast to "
+             "a float type anywhere; Flatten(axis=1) first; Constant, Transpose and Cast of constants")
 
 _SIMPLE = {"Relu": "relu", "Tanh": "tanh"}
 #: IR version to write for each opset used (the oldest that allows it, for old runtimes).
@@ -102,6 +103,38 @@ def _const(numpy_helper, t, where: str) -> np.ndarray:
                          f"(dims {list(t.dims)}; {type(exc).__name__}: {exc})") from exc
 
 
+def _cast_target(TensorProto, to) -> np.dtype | None:
+    """The NumPy dtype of a Cast's target type *to* if it is a float type, else None."""
+    if to == TensorProto.BFLOAT16:
+        return _d16.bfloat16()
+    return {TensorProto.FLOAT: np.dtype(np.float32), TensorProto.DOUBLE: np.dtype(np.float64),
+            TensorProto.FLOAT16: np.dtype(np.float16)}.get(to)
+
+
+def _cast_const(c: np.ndarray, to: np.dtype) -> np.ndarray:
+    """A constant Cast to *to*. A 16-bit constant Cast to float32 stays 16-bit (the
+    widening is exact, and a weight keeps the dtype it is stored in): the form
+    "float16/bfloat16 weights + Cast to float32" imports as a 16-bit network."""
+    if to == np.float32 and _d16.is_weight16(c.dtype):
+        return c
+    if _d16.is_weight16(to):
+        return _d16.to_weight16(c, to, "Cast constant")  # nearest even, as ONNX's Cast
+    return c.astype(to)
+
+
+def _scaled(c: np.ndarray, s: float) -> np.ndarray:
+    """*c* times Gemm's alpha or beta *s*. A 16-bit *c* is scaled in float32 and
+    stays 16-bit only when that is exact (e.g. a power of two), so no weight is
+    rounded that the graph did not round."""
+    if s == 1.0:
+        return c
+    if not _d16.is_weight16(c.dtype):
+        return c * s
+    wide = c.astype(np.float32) * np.float32(s)
+    back = wide.astype(c.dtype)
+    return back if np.array_equal(back.astype(np.float32), wide, equal_nan=True) else wide
+
+
 def _bias(c: np.ndarray, n_out: int, stack: LayerStack, what: str) -> np.ndarray:
     try:
         return np.broadcast_to(c, (n_out,))
@@ -119,18 +152,29 @@ def activation_nodes(helper, act: str, z: str, out: str, name: str) -> list:
     return [helper.make_node(op, [z], [out], name=name, **attrs)]
 
 
-def from_onnx(model, dtype=None):
+def from_onnx(model, dtype=None, weight_dtype=None):
     """A :class:`pyfwd.Network` from an ONNX model (a path, bytes or ModelProto).
 
     The graph must be a chain from its one input to its one output: ``Gemm``
     (``transB=1`` takes ``B`` as ``(out, in)``, ``transB=0`` as ``(in, out)``;
     ``alpha``/``beta`` are folded into the weights) or ``MatMul`` (``(in, out)``)
     optionally followed by ``Add`` of a bias, then at most one activation node.
-    The dtype defaults to the weights'. Anything else raises
-    :class:`UnsupportedLayerError` naming the node.
+    Anything else raises :class:`UnsupportedLayerError` naming the node.
+
+    The dtypes default to the weights': float32 or float64; float16 (or
+    bfloat16) weights give ``weight_dtype`` float16 (bfloat16) holding exactly
+    those values, biases widened exactly to float32. Both usual 16-bit forms
+    import so: a graph computing in float16 (float16 input and output, or Casts
+    around them), and float16/bfloat16 initializers Cast to float32 before a
+    float32 ``Gemm`` (what :func:`to_onnx` writes). ``Cast`` nodes on the data
+    are taken as identity: pyfwd computes in float32 (``compute="fp32"``) where
+    the graph rounded activations to 16 bits. ``dtype`` and ``weight_dtype`` as
+    in :func:`from_torch` (``weight_dtype="float32"`` widens 16-bit weights).
     """
     onnx = require("onnx", "Network.from_onnx")
-    from onnx import numpy_helper
+    from onnx import TensorProto, numpy_helper
+
+    _d16.weight_dtype(weight_dtype)  # a bad one is refused before the graph is read
 
     m = _load(onnx, model)
     g = m.graph
@@ -165,6 +209,16 @@ def from_onnx(model, dtype=None):
                 raise stack.unsupported(what, f"perm={perm} for a constant of shape {c.shape}")
             consts[n.output[0]] = np.transpose(c, perm)
             continue
+        if n.op_type == "Cast":
+            to = _cast_target(TensorProto, a.get("to"))
+            if to is None:
+                t = a.get("to")
+                name = TensorProto.DataType.Name(t) if t in TensorProto.DataType.values() else repr(t)
+                raise stack.unsupported(what, f"Cast to {name}; pyfwd takes Casts to FLOAT, DOUBLE, FLOAT16 "
+                                        "and BFLOAT16")
+            if n.input and n.input[0] in consts:
+                consts[n.output[0]] = _cast_const(consts[n.input[0]], to)
+                continue
         data = [x for x in n.input if x and x not in consts]
         if data != [cur]:
             raise stack.unsupported(what, f"it reads {data or 'only constants'}, but pyfwd follows a "
@@ -185,11 +239,11 @@ def from_onnx(model, dtype=None):
             W = B if _attr(a, "transB", 0, int, stack, what) else B.T
             alpha = _attr(a, "alpha", 1.0, float, stack, what)
             beta = _attr(a, "beta", 1.0, float, stack, what)
-            W = W * alpha if alpha != 1.0 else W
+            W = _scaled(W, alpha)
             b = None
             if len(n.input) > 2 and n.input[2]:
                 b = _bias(consts[n.input[2]], W.shape[0], stack, what)
-                b = b * beta if beta != 1.0 else b
+                b = _scaled(b, beta)
             stack.dense(W, b, what)
         elif op == "MatMul":
             stack.dense(consts[n.input[1]].T, None, what)
@@ -228,8 +282,8 @@ def from_onnx(model, dtype=None):
             if approx != "none":
                 raise stack.unsupported(what, f"approximate={approx!r}; pyfwd's gelu is the exact erf form")
             stack.activation("gelu", what)
-        elif op in ("Identity", "Dropout"):
-            pass
+        elif op in ("Identity", "Dropout", "Cast"):
+            pass  # Cast of the data to a float type: pyfwd computes in its own dtype
         elif op == "Flatten" and not stack.started and _attr(a, "axis", 1, int, stack, what) == 1:
             pass
         else:
@@ -238,7 +292,7 @@ def from_onnx(model, dtype=None):
         cur = n.output[0]
     if cur != g.output[0].name:
         raise ValueError(f"ONNX model: the chain ends at {cur!r}, not at the graph output {g.output[0].name!r}")
-    net = stack.build(dtype)
+    net = stack.build(dtype, weight_dtype)
     _check_width(inputs[0], net.layer_dims[0], "input")
     _check_width(g.output[0], net.layer_dims[-1], "output")
     return net
@@ -250,19 +304,30 @@ def to_onnx(net, path=None):
     as ``x * Sigmoid(x)``). Input ``"input"`` ``(batch, in)``, output
     ``"output"``, the network's dtype. Opset 13, or 20 when a layer uses gelu.
     Returns the ``onnx.ModelProto``; also saves it when *path* is given.
+
+    16-bit weights are written as FLOAT16 / BFLOAT16 initializers, each followed
+    by a ``Cast`` to FLOAT (ONNX Runtime's CPU provider has no bfloat16 Gemm),
+    biases, input and output float32: the model computes as ``compute="fp32"``
+    (a network's ``compute="bf16"`` is not recorded), and :func:`from_onnx`
+    reads it back with the same weight dtype and bits.
     """
     onnx = require("onnx", "Network.to_onnx")
     from onnx import TensorProto, helper, numpy_helper
 
     elem = TensorProto.FLOAT if net.dtype == np.float32 else TensorProto.DOUBLE
+    w16 = _d16.is_weight16(net.weight_dtype)
     nodes, inits = [], []
     cur = "input"
     L = net.num_layers
     for l, (W, b, act) in enumerate(zip(net.weights, net.biases, net.activations), start=1):
         inits += [numpy_helper.from_array(np.asarray(W), f"W{l}"), numpy_helper.from_array(np.asarray(b), f"b{l}")]
+        w = f"W{l}"
+        if w16:
+            w = f"W{l}_float"
+            nodes.append(helper.make_node("Cast", [f"W{l}"], [w], name=f"widen_{l}", to=elem))
         last = l == L
         z = "output" if last and act == "linear" else f"Z{l}"
-        nodes.append(helper.make_node("Gemm", [cur, f"W{l}", f"b{l}"], [z], name=f"dense_{l}", transB=1))
+        nodes.append(helper.make_node("Gemm", [cur, w, f"b{l}"], [z], name=f"dense_{l}", transB=1))
         out = "output" if last else f"A{l}"
         if act == "linear":
             out = z
