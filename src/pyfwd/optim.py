@@ -101,7 +101,11 @@ class Optimizer:
     def step(self, grads) -> None:
         """One update of the parameters named in *grads* (a dict like ``net.params``;
         parameters without a gradient are left as they are)."""
-        grads = self._check_grads(grads)
+        self._apply(self._check_grads(grads))
+
+    def _apply(self, grads: dict) -> None:
+        """:meth:`step` for gradients known to be right (fit's own: keyed like the
+        params, same shapes, the network's dtype, C-ordered): no checks."""
         self.steps += 1
         params = self.net._params
         new = {k: self._update(k, params[k], g) for k, g in grads.items()}

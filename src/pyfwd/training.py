@@ -177,6 +177,9 @@ def fit(net: "Network", X, y, loss=None, optimizer="adam", lr: float = 1e-3, epo
         if classify:
             history["val_accuracy"] = []
     steps = math.ceil(n / batch_size)
+    # each batch gathered into one reused buffer (a fresh array per step costs more
+    # than the copy); the step is done with it before the next gather
+    xbuf = np.empty((min(batch_size, n), X2.shape[1]), dtype=X2.dtype)
     for epoch in range(1, epochs + 1):
         order = rng.permutation(n) if shuffle else np.arange(n)
         bar = EpochBar(epoch, epochs, steps, enabled=verbose, stream=stream)
@@ -185,10 +188,11 @@ def fit(net: "Network", X, y, loss=None, optimizer="adam", lr: float = 1e-3, epo
         for step in range(steps):
             idx = order[step * batch_size:(step + 1) * batch_size]
             tb = t.take(idx)
-            value, grads, right, _ = _batch_grads(net, be, X2[idx], tb)
+            xb = np.take(X2, idx, axis=0, out=xbuf[:len(idx)])
+            value, grads, right, _ = _batch_grads(net, be, xb, tb)
             if classify:
                 correct += right
-            opt.step(grads)
+            opt._apply(grads)
             total += value * len(idx)
             seen += len(idx)
             bar.update(step + 1, f"loss {total / seen:.4f}")
