@@ -586,13 +586,13 @@ def test_gate_rejects_a_16bit_row_computed_the_wrong_way():
 
 def test_bf16_storage_bound_passes_torch_bf16_and_fails_a_wrong_output():
     pytest.importorskip("torch")
-    from pyfwd.bench.gate import bf16_storage_bounds
+    from pyfwd.testing import storage16_bounds
     from pyfwd.bench.peers import TorchKernel
     from pyfwd.testing import compare
 
     case = Case("mlp", (64, 48, 10), ("relu", "linear"), 16, weights="bfloat16", compute="bf16")
     data = make_inputs(case)
-    A, eA = bf16_storage_bounds(data.weights, data.biases, case.acts, data.X)
+    A, eA = storage16_bounds(data.weights, data.biases, case.acts, data.X, "bfloat16")
     assert compare(TorchKernel().prepare(case, data)(), A, eA) is None
     data.biases[1] = np.zeros_like(data.biases[1])  # a bf16 network that lost its last bias
     assert "out of bound" in compare(TorchKernel().prepare(case, data)(), A, eA)

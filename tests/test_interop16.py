@@ -11,8 +11,8 @@ How "equal" is judged:
 * the framework's 16-bit run (PyTorch on bfloat16/float16 tensors, ONNX Runtime
   on a float16 graph) rounds every activation to 16 bits, which the float32
   contract does not allow for. It is checked against the same float64
-  reference with the bound of :func:`framework16_bounds`, derived below from
-  that rounding. A dropped bias moves the reference out of that bound (tested),
+  reference with the bound of :func:`pyfwd.testing.storage16_bounds`, derived there
+  from that rounding. A dropped bias moves the reference out of that bound (tested),
   so it is not vacuous.
 """
 from __future__ import annotations
@@ -24,15 +24,13 @@ import pytest
 
 import pyfwd
 import pyfwd.interop
-from pyfwd.activations import LIPSCHITZ
 from pyfwd.datasets import load_mnist
 from pyfwd.interop import UnsupportedLayerError
-from pyfwd.testing import assert_forward_close, assert_within
+from pyfwd.testing import assert_forward_close, assert_within, storage16_bounds
 
 ml_dtypes = pytest.importorskip("ml_dtypes", reason="bfloat16 needs ml_dtypes (pip install ml_dtypes)")
 BF16 = np.dtype(ml_dtypes.bfloat16)
 #: unit roundoff of each 16-bit dtype (8 and 11 significant bits)
-U16 = {"bfloat16": 2.0 ** -8, "float16": 2.0 ** -11}
 ACTS = list(pyfwd.ACTIVATIONS)
 
 
@@ -59,54 +57,14 @@ def bits(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a).view(np.uint16)
 
 
-def framework16_bounds(weights, biases, activations, X16, u: float):
-    """Float64 reference output and the allowed error of a framework that
-    computes a network in a 16-bit dtype of unit roundoff *u*.
-
-    The model (PyTorch's CPU ``nn.Linear`` on bfloat16/float16 tensors, ONNX
-    Runtime's float16 MatMul/Gemm): inputs and weights are 16-bit values (exact
-    in float64); products are summed in float32 (error <= K * 2**-24 relative to
-    ``|A| @ |W|.T``); the sum is rounded to 16 bits, the bias added and the result
-    rounded again (error <= u per rounding, so <= (2u + u**2)(|A| @ |W|.T) + u|b|;
-    3u is used for both); the activation is evaluated from that 16-bit Z in
-    float32 and rounded to 16 bits (u for the rounding, u more for its
-    evaluation: 2u|A|). The error carries as in pyfwd.testing through each
-    activation's Lipschitz constant. Softmax: with every input of a row off by
-    at most E, ``s_i`` moves by at most E (pyfwd.testing's rule) and by at most
-    ``s_i (exp(2E) - 1)`` (``s_i`` scales by ``exp(d_i) / sum_j s_j exp(d_j)``,
-    between ``exp(-2E)`` and ``exp(2E)``), the smaller of the two; it is
-    evaluated in float32 ((N + 20) 2**-24 |A| for N exponentials, their sum and
-    one division, as in pyfwd.testing) and rounded to 16 bits (2u|A|). *X16*
-    is the 16-bit input both sides get (error 0).
-    """
-    from pyfwd.backends.numpy_ref import FUNCTIONS
-
-    A, eA = np.asarray(X16, dtype=np.float64), np.zeros(np.shape(X16))
-    tiny = 4.0 * 2.0 ** -24  # a few float16 subnormal steps (bfloat16's are far smaller)
-    for W, b, act in zip(weights, biases, activations):
-        W64, b64 = np.asarray(W, dtype=np.float64), np.asarray(b, dtype=np.float64)
-        K = W64.shape[1]
-        Z = A @ W64.T + b64
-        mag = (np.abs(A) + eA) @ np.abs(W64).T + np.abs(b64)
-        eZ = eA @ np.abs(W64).T + (3.0 * u + 2.0 * K * 2.0 ** -24) * mag + tiny
-        A = FUNCTIONS[act](Z)
-        if act == "softmax":
-            E = eZ.max(axis=1, keepdims=True)
-            moved = np.minimum(E, np.expm1(2.0 * E) * A)  # see the docstring
-            eA = moved + ((Z.shape[1] + 20) * 2.0 ** -24 + 2.0 * u) * A + tiny
-        else:
-            eA = LIPSCHITZ[act] * eZ + 2.0 * u * (np.abs(A) + LIPSCHITZ[act] * eZ) + tiny
-    return A, eA
-
-
 def check_framework16(y16, net, X16, wd: str) -> None:
-    """The framework's 16-bit output within :func:`framework16_bounds` of the
+    """The framework's 16-bit output within :func:`pyfwd.testing.storage16_bounds` of the
     imported network's reference, and outside it with the biases dropped."""
     y = np.asarray(y16).astype(np.float64)
-    ref, bound = framework16_bounds(net.weights, net.biases, net.activations, X16, U16[wd])
+    ref, bound = storage16_bounds(net.weights, net.biases, net.activations, X16, wd)
     assert_within(y, ref, bound, f"the framework's own {wd} output")
     no_bias = [np.zeros_like(b) for b in net.biases]
-    ref0, bound0 = framework16_bounds(net.weights, no_bias, net.activations, X16, U16[wd])
+    ref0, bound0 = storage16_bounds(net.weights, no_bias, net.activations, X16, wd)
     with pytest.raises(AssertionError):
         assert_within(y, ref0, bound0, "a dropped bias")
 

@@ -66,6 +66,7 @@ __all__ = [
     "LayerBound",
     "layer_bound",
     "network_bounds",
+    "storage16_bounds",
     "compare",
     "assert_within",
     "assert_dense_close",
@@ -165,6 +166,65 @@ def network_bounds(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray | 
         out.append(lb)
         A, eA = lb.A, lb.eA
     return out
+
+
+#: Unit roundoff of the 16-bit storage types.
+U16 = {"bfloat16": 2.0 ** -8, "float16": 2.0 ** -11}
+
+
+def _round16(x, kind: str) -> np.ndarray:
+    x32 = np.asarray(x, dtype=np.float32)
+    r = round_bf16(x32) if kind == "bfloat16" else x32.astype(np.float16)
+    return np.asarray(r).astype(np.float64)
+
+
+def storage16_bounds(weights: Sequence[np.ndarray], biases: Sequence[np.ndarray | None],
+                     activations: Sequence[str], X: np.ndarray, storage: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(A, eA)``: the float64 reference output, and its allowed error, of another
+    framework running the network with every tensor stored in *storage*
+    (``"bfloat16"`` or ``"float16"``, unit roundoff u): PyTorch's CPU ``nn.Linear``
+    on a ``.to(torch.bfloat16)`` / ``.half()`` model, ONNX Runtime's float16
+    MatMul/Gemm. Not pyfwd's own contract (pyfwd keeps activations float32: use
+    :func:`network_bounds`), but the bound a peer in the benchmarks and the interop
+    tests is held to.
+
+    The model: X and the biases rounded to *storage* (both sides get the same
+    values), the weights already in it; products summed in float32 (error e <= K
+    2**-24 ``|A| @ |W|.T``, doubled for safety); the sum P rounded to 16 bits
+    (u (|P| + e)), the bias added and rounded again (u |Z| plus the earlier errors
+    scaled by u); the activation evaluated in float32 from that 16-bit Z and rounded to 16 bits (u
+    for the rounding, u more for its evaluation: 2u|A|). The error carries through
+    each activation's Lipschitz constant, as in :func:`network_bounds`. Softmax:
+    with every input of a row off by at most E, ``s_i`` moves by at most E and by
+    at most ``s_i (exp(2E) - 1)`` (``s_i`` scales by ``exp(d_i) / sum_j s_j
+    exp(d_j)``, between ``exp(-2E)`` and ``exp(2E)``), the smaller of the two; it is
+    evaluated in float32 ((N + 20) 2**-24 |A|) and rounded (2u|A|).
+    """
+    if storage not in U16:
+        raise ValueError(f"storage must be 'bfloat16' or 'float16', got {storage!r}")
+    u = U16[storage]
+    A = _round16(X, storage)
+    eA = np.zeros(A.shape)
+    tiny = 4.0 * 2.0 ** -24  # a few float16 subnormal steps (bfloat16's are far smaller)
+    for W, b, act in zip(weights, biases, activations):
+        act = canonical(act)
+        W64 = np.asarray(W, dtype=np.float64)
+        b64 = np.zeros(W64.shape[0]) if b is None else _round16(b, storage)
+        K = W64.shape[1]
+        P = A @ W64.T
+        Z = P + b64
+        mag = (np.abs(A) + eA) @ np.abs(W64).T
+        e_sum = eA @ np.abs(W64).T + 2.0 * K * 2.0 ** -24 * mag + tiny  # the float32 sum
+        # rounded to 16 bits (u |P + e_sum|), the bias added, rounded again (u |Z + ...|)
+        eZ = e_sum * (1.0 + 3.0 * u) + (u + u * u) * np.abs(P) + u * np.abs(Z)
+        A = FUNCTIONS[act](Z)
+        if act == "softmax":
+            E = eZ.max(axis=1, keepdims=True) if Z.shape[1] else eZ
+            moved = np.minimum(E, np.expm1(2.0 * E) * A)
+            eA = moved + ((Z.shape[1] + 20) * 2.0 ** -24 + 2.0 * u) * A + tiny
+        else:
+            eA = LIPSCHITZ[act] * eZ + 2.0 * u * (np.abs(A) + LIPSCHITZ[act] * eZ) + tiny
+    return A, eA
 
 
 def compare(actual: np.ndarray, ref: np.ndarray, bound: np.ndarray, what: str = "output") -> str | None:

@@ -16,7 +16,8 @@ Two checks (docs/design.md, numerics):
 use (and, for ``compute="bf16"``, bf16-rounded layer inputs), with the float32
 bound (``pyfwd.testing``). PyTorch's bf16 peer rounds more than that (its
 biases, and every layer's output is stored in bfloat16): it is checked against
-:func:`bf16_storage_bounds`, the same carried bound with those roundings added.
+:func:`pyfwd.testing.storage16_bounds`, the carried bound of a framework that
+stores every tensor in 16 bits.
 
 The float64 end-to-end reference and its error bound are computed once per case
 and shared by every kernel and thread count. For a large batch they are computed on a row
@@ -27,15 +28,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from pyfwd._dtypes16 import round_bf16
-from pyfwd.activations import LIPSCHITZ, canonical
-from pyfwd.backends.numpy_ref import FUNCTIONS
-from pyfwd.testing import compare, first_difference, layer_bound, layer_report, network_bounds, unit_roundoff
+from pyfwd.testing import compare, first_difference, layer_report, network_bounds, storage16_bounds
 
 from .cases import Case, Inputs
-
-#: bfloat16's unit roundoff (8 significant bits): the error of one rounding, relative.
-BF16_U = 2.0 ** -8
 
 #: Batches up to this many rows are checked in full.
 FULL_CHECK_ROWS = 256
@@ -48,32 +43,6 @@ def check_rows(batch: int) -> np.ndarray:
         return np.arange(batch)
     mid = np.linspace(32, batch - 33, 64).round().astype(np.int64)
     return np.unique(np.concatenate([np.arange(32), mid, np.arange(batch - 32, batch)]))
-
-
-def bf16_storage_bounds(weights, biases, activations, X) -> tuple[np.ndarray, np.ndarray]:
-    """``(A, eA)``, the float64 reference output and its allowed error, of a network
-    run in bfloat16 storage as PyTorch's bf16 path runs it: X and the biases
-    rounded to bfloat16, the weights already bfloat16, each layer's product summed
-    in float32 (the float32 bound of ``pyfwd.testing.layer_bound``), its output Z
-    rounded twice (the product, then the bias add), the activation computed from
-    that Z and stored in bfloat16 (one more rounding); errors carried layer to
-    layer as ``pyfwd.testing.network_bounds`` carries them."""
-    u, tiny = unit_roundoff(np.float32), 4.0 * float(np.finfo(np.float32).tiny)
-    A, eA = round_bf16(np.asarray(X, dtype=np.float32)).astype(np.float64), 0.0
-    for W, b, act in zip(weights, biases, activations):
-        act = canonical(act)
-        b16 = None if b is None else round_bf16(np.asarray(b, dtype=np.float32))
-        lin = layer_bound(A, W, b16, "linear", np.float32, eA)
-        Z, absZ = lin.Z, np.abs(lin.Z)
-        eZ = lin.eZ + 2.0 * BF16_U * (absZ + lin.eZ)
-        A = FUNCTIONS[act](Z)
-        if act == "softmax":  # each output moves by at most its row's largest input error
-            row = (eZ + 2.0 * u * absZ).max(axis=1, keepdims=True) if Z.shape[1] else 0.0
-            e = row + (Z.shape[1] + 20) * u * np.abs(A) + tiny
-        else:
-            e = LIPSCHITZ[act] * eZ + 8.0 * u * np.abs(A) + tiny
-        eA = e + BF16_U * (np.abs(A) + e)
-    return A, eA
 
 
 class Reference:
@@ -93,7 +62,7 @@ class Reference:
         if computes not in self._bounds:
             c, d = self.case, self.data
             if computes == "bf16-storage":
-                self._bounds[computes] = bf16_storage_bounds(d.weights, d.biases, c.acts, d.X[self.rows])
+                self._bounds[computes] = storage16_bounds(d.weights, d.biases, c.acts, d.X[self.rows], "bfloat16")
                 return self._bounds[computes]
             if computes == "network":
                 biases, acts = d.biases, c.acts

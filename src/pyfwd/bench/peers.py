@@ -46,7 +46,7 @@ class TorchKernel(Kernel):
 
     def gate_kind(self, case):
         """bfloat16 rows: PyTorch's bf16 path also rounds the biases and stores every
-        layer's output in bfloat16 (gate.bf16_storage_bounds)."""
+        layer's output in bfloat16 (pyfwd.testing.storage16_bounds)."""
         return "bf16-storage" if case.weights else self.computes
 
     def prepare(self, case, data):
