@@ -135,6 +135,8 @@ def test_labels_through_classes_():
     (lambda n, X, y: n.loss_and_gradients(X, y, loss="bce"), ValueError, "needs a sigmoid output"),
     (lambda n, X, y: n.loss_and_gradients(X[:, :3], y), ValueError, "expected input"),
     (lambda n, X, y: n.evaluate(X[:0], y[:0]), ValueError, "at least one sample"),
+    (lambda n, X, y: n.loss_and_gradients(X[:0], y[:0]), ValueError, "empty batch is undefined"),
+    (lambda n, X, y: n.loss_and_gradients(X[:0], y[:0], backend="numpy"), ValueError, "empty batch is undefined"),
     (lambda n, X, y: n.backward({"A0": X}, np.ones((240, 3))), ValueError, "cache lacks Z1"),
     (lambda n, X, y: n.backward(n.forward(X, return_cache=True)[1], np.ones((240, 2))), ValueError, "dA must"),
 ])

@@ -41,7 +41,7 @@ def _head(be, loss: str, ZL, AL, t: losses.Targets, dtype):
     ``numpy`` backend: the oracle keeps float64 all the way), and the count of correct
     predictions (None for mse). The ``cpp`` backend runs the common case, softmax with
     cross-entropy on class indices, in the core: the same float64 formulas in one call."""
-    if be.name == "cpp" and loss == "cross_entropy" and t.index is not None:
+    if be.name == "cpp" and loss == "cross_entropy" and t.index is not None and len(t):
         from . import _core
         value, correct, g = _core.softmax_cross_entropy(ZL, AL, t.index)
         return value, g, "Z", correct
