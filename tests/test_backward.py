@@ -327,6 +327,51 @@ def test_fused_derivative_epilogue_gives_the_bits_of_two_steps(B, n_out, n_in, d
         _core.dense(dZ, W.T, None, ACT_CODE["linear"], None, ACT_CODE["relu"], Z[:, :2], A)
 
 
+@pytest.mark.skipif("cpp" not in pyfwd.backends(), reason="the cpp backend is not built")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("dims,hidden", [([5, 3], []), ([30, 17, 10], ["relu"]), ([33, 40, 29, 7], ["gelu", "softmax"]),
+                                         ([20, 70, 65, 64, 9], ["tanh", "leaky_relu", "silu"]),
+                                         ([784, 128, 10], ["sigmoid"])])
+def test_core_training_step_gives_the_bits_of_the_python_loop(dims, hidden, dtype, restore_threads):
+    """_core.Network.xent_gradients (forward, loss head and backward pass in one call,
+    what fit runs on cpp) against the Python loop over _core calls it replaces, bit for
+    bit: loss, correct count and every gradient, for depths 1-4, hidden activations
+    (softmax too), batches either side of the dot path and of the threading thresholds,
+    1 and 2 threads, X C-ordered, Fortran-ordered and strided."""
+    from pyfwd import _core
+    be = resolve("cpp")
+    net, _ = make(dims, "relu", "softmax", dtype=dtype, seed=len(dims))
+    net = pyfwd.Network.from_arrays(net.weights, net.biases, hidden + ["softmax"], dtype=dtype)
+    ops = bw.ops_for(be)
+    L = len(dims) - 1
+    for batch, threads in itertools.product((1, 16, 17, 300), (1, 2)):
+        be.set_num_threads(threads)
+        rng = np.random.default_rng(batch)
+        big = rng.standard_normal((2 * batch, 3 * dims[0])).astype(dtype)
+        y = rng.integers(0, dims[-1], batch)
+        for X in (big[:batch, :dims[0]].copy(), np.asfortranarray(big[:batch, :dims[0]]), big[::2, ::3]):
+            state = net._state(be)
+            value, correct, flat = state.xent_gradients(X, y)
+            AL, cache = be.forward(state, X, True, None)
+            v2, c2, dZ = _core.softmax_cross_entropy(cache[f"Z{L}"], AL, y)
+            grads, _ = bw.backward(ops, net.weights, net.activations, cache, dZ=dZ, input_grad=False)
+            what = f"{dims} {hidden} b={batch} T={threads} {X.flags.c_contiguous}"
+            assert (value, correct) == (v2, c2), what
+            for l in range(1, L + 1):
+                assert_identical(flat[2 * l - 2], grads[f"W{l}"], f"{what} W{l}")
+                assert_identical(flat[2 * l - 1], grads[f"b{l}"], f"{what} b{l}")
+    state = net._state(be)
+    with pytest.raises(ValueError, match="out of range"):
+        state.xent_gradients(X, np.full(X.shape[0], dims[-1]))
+    with pytest.raises(ValueError, match="empty batch"):
+        state.xent_gradients(X[:0], y[:0])
+    with pytest.raises(ValueError, match="features"):
+        state.xent_gradients(X[:, 1:], y)
+    lin = pyfwd.Network.from_arrays(net.weights, net.biases, hidden + ["linear"], dtype=dtype)
+    with pytest.raises(ValueError, match="must be softmax"):
+        lin._state(be).xent_gradients(X, y)
+
+
 # -- 5. properties --------------------------------------------------------------------
 @pytest.mark.parametrize("backend", COMPILED)
 @settings(max_examples=15, deadline=None, derandomize=True, database=None,

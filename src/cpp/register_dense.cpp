@@ -6,33 +6,12 @@
 #include <memory>
 
 #include "bindings.h"
+#include "dense.h"
 
 namespace py = pybind11;
 
 namespace pyfwd {
 namespace {
-
-// v's data with rows contiguous along the columns: in place, or copied into buf (rows
-// then `cols` apart, written to *ld) when the column stride is not 1.
-// The copy goes in 32 x 32 tiles: a transposed view (rows 1 apart, columns far apart,
-// as the backward pass's dW = dZ^T A_prev passes) then reads and writes whole cache
-// lines instead of one element per line (a 512 x 256 copy: ~300 us row by row).
-template <typename T>
-const T* row_contiguous(const MatView<T>& v, AlignedBuf<T>& buf, int64_t& ld) {
-    if (v.cs == 1 && v.cols > 0) return v.data;
-    T* dst = buf.ensure(static_cast<std::size_t>(std::max<int64_t>(v.rows * v.cols, 1)));
-    constexpr int64_t kTile = 32;
-    for (int64_t i0 = 0; i0 < v.rows; i0 += kTile) {
-        const int64_t i1 = std::min(v.rows, i0 + kTile);
-        for (int64_t k0 = 0; k0 < v.cols; k0 += kTile) {
-            const int64_t k1 = std::min(v.cols, k0 + kTile);
-            for (int64_t k = k0; k < k1; ++k)
-                for (int64_t i = i0; i < i1; ++i) dst[i * v.cols + k] = v.data[i * v.rs + k * v.cs];
-        }
-    }
-    ld = v.cols;
-    return dst;
-}
 
 // W packed for one ISA level.
 template <typename T>
@@ -132,7 +111,7 @@ py::array dense_impl(const py::array& X, const py::array& W, const py::object& b
     const MatView<T> Wv = mat_view<T>(W, keepw, "W");
     if (A.cols != Wv.cols)
         throw std::invalid_argument("X has " + std::to_string(A.cols) + " columns but W has " + std::to_string(Wv.cols));
-    const int64_t M = A.rows, N = Wv.rows, K = A.cols;
+    const int64_t M = A.rows, N = Wv.rows;
     const T* bias = nullptr;
     if (!b.is_none()) {
         bias = vec_data<T>(py::cast<py::array>(b), keepb);
@@ -154,25 +133,8 @@ py::array dense_impl(const py::array& X, const py::array& W, const py::object& b
     std::shared_ptr<const PackedW<T>> pw;
     if (packed != nullptr && M > kDotMaxM) pw = packed->packed<T>(kb, d.isa);
     const int nt = pool_threads();
-    without_gil([&] {  // only raw buffers from here on
-        if (M <= kDotMaxM) {
-            // Few rows: dot products straight from W's rows, no packing. Operands that are
-            // not row-contiguous are first copied into row-contiguous buffers (values only),
-            // so every layout of X and W gives the same bits.
-            thread_local AlignedBuf<T> wrows, arows;  // per calling thread
-            int64_t ldw = Wv.rs, lda = A.rs;
-            const T* Wd = row_contiguous(Wv, wrows, ldw);
-            const T* Ad = row_contiguous(A, arows, lda);
-            gemm_dot(kb, M, N, K, Ad, lda, Wd, ldw, C, N, ep, nt);
-        } else if (pw) {
-            gemm_packed(kb, M, N, K, A.data, A.rs, A.cs, pw->buf.data(), C, N, ep, nt);
-        } else {
-            thread_local AlignedBuf<T> wbuf;  // per calling thread
-            T* Bp = wbuf.ensure(packed_w_size(kb, N, K));
-            pack_w(kb, Wv.data, N, K, Wv.rs, Wv.cs, Bp, nt);
-            gemm_packed(kb, M, N, K, A.data, A.rs, A.cs, Bp, C, N, ep, nt);
-        }
-    });
+    const T* packed_w = pw ? pw->buf.data() : nullptr;
+    without_gil([&] { dense_product(kb, A, Wv, packed_w, C, N, ep, nt); });  // only raw buffers in there
     return result;
 }
 

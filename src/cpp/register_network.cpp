@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "bindings.h"
+#include "train_step.h"
 
 namespace py = pybind11;
 
@@ -23,6 +24,15 @@ public:
     py::object forward(const py::array& X, bool return_cache, const py::object& out) {
         if (active_dispatch().isa != isa_) repack();  // the level was switched: repack once
         return f64_ ? forward_t<double>(X, return_cache, out, p64_) : forward_t<float>(X, return_cache, out, p32_);
+    }
+
+    // The gradients of a softmax + cross-entropy loss with class indices y (train_step.h):
+    // (loss, correct, [dW1, db1, dW2, db2, ...]).
+    py::tuple xent_gradients(const py::array& X, const py::array& y) {
+        if (active_dispatch().isa != isa_) repack();
+        if (acts_.back() != ACT_SOFTMAX)
+            throw std::invalid_argument("xent_gradients: the output layer must be softmax");
+        return f64_ ? xent_t<double>(X, y, p64_) : xent_t<float>(X, y, p32_);
     }
 
     std::string isa() const { return isa_name(isa_); }
@@ -142,6 +152,44 @@ private:
         return py::make_tuple(result, cache);
     }
 
+    template <typename T>
+    py::tuple xent_t(const py::array& X, const py::array& y, std::shared_ptr<const PackedNet<T>> net) {
+        py::array keepx;
+        const MatView<T> xv = mat_view<T>(X, keepx, "X");
+        const int64_t M = xv.rows;
+        const size_t L = net->w.size();
+        if (xv.cols != net->dims[0])
+            throw std::invalid_argument("X has " + std::to_string(xv.cols) + " features, the network takes " +
+                                        std::to_string(net->dims[0]));
+        if (M == 0) throw std::invalid_argument("xent_gradients: the loss of an empty batch is undefined");
+        const auto idx = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(y);
+        if (!idx || idx.ndim() != 1 || idx.shape(0) != M)
+            throw std::invalid_argument("y must hold one int64 class index per row of X");
+        const int64_t* Y = idx.data();
+        for (int64_t i = 0; i < M; ++i)
+            if (Y[i] < 0 || Y[i] >= net->dims[L])
+                throw std::invalid_argument("y[" + std::to_string(i) + "] = " + std::to_string(Y[i]) +
+                                            " is out of range for " + std::to_string(net->dims[L]) + " classes");
+        std::vector<py::array> keepw(L);
+        std::vector<MatView<T>> ws;
+        std::vector<T*> dW, db;
+        py::list grads;
+        for (size_t l = 0; l < L; ++l) {
+            ws.push_back(mat_view<T>(py::cast<py::array>(weights_[l]), keepw[l], "W"));
+            const auto N = static_cast<py::ssize_t>(net->dims[l + 1]), K = static_cast<py::ssize_t>(net->dims[l]);
+            py::array_t<T> gw(std::vector<py::ssize_t>{N, K});
+            py::array_t<T> gb(std::vector<py::ssize_t>{N});
+            dW.push_back(gw.mutable_data());
+            db.push_back(gb.mutable_data());
+            grads.append(gw);
+            grads.append(gb);
+        }
+        const int nt = pool_threads();
+        XentResult r;
+        without_gil([&] { r = pyfwd::xent_gradients<T>(*net, ws, xv, Y, dW, db, nt); });
+        return py::make_tuple(r.loss, r.correct, grads);
+    }
+
     py::list weights_, biases_;  // references: the Python Network keeps them read-only
     std::vector<int> acts_;
     bool f64_ = false;
@@ -160,6 +208,10 @@ void register_network(py::module_& m) {
              py::arg("acts"))
         .def("forward", &pyfwd::PyNetwork::forward, py::arg("X"), py::arg("return_cache") = false,
              py::arg("out") = py::none())
+        .def("xent_gradients", &pyfwd::PyNetwork::xent_gradients, py::arg("X"), py::arg("y"),
+             "(loss, correct, [dW1, db1, ...]) of a softmax output under cross-entropy with class indices y: "
+             "forward, loss head and backward pass in one call (train_step.h), the GIL released; the bits "
+             "of the Python loop over _core calls.")
         .def_property_readonly("isa", &pyfwd::PyNetwork::isa, "ISA level the weights are packed for")
         .def_property_readonly("dims", &pyfwd::PyNetwork::dims);
 }

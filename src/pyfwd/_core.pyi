@@ -57,6 +57,10 @@ class Network:
     def forward(self, X: npt.NDArray[np.floating], return_cache: bool = False,
                 out: npt.NDArray[np.floating] | None = None
                 ) -> npt.NDArray[np.floating] | tuple[npt.NDArray[np.floating], dict[str, npt.NDArray[np.floating]]]: ...
+    def xent_gradients(self, X: npt.NDArray[np.floating], y: npt.NDArray[np.int64]
+                       ) -> tuple[float, int, list[npt.NDArray[np.floating]]]:
+        """(loss, correct, [dW1, db1, ...]) of a softmax output under cross-entropy with class indices:
+        forward, loss head and backward pass in one call."""
     @property
     def isa(self) -> str: ...
     @property

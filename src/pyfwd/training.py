@@ -53,8 +53,17 @@ def _head(be, loss: str, ZL, AL, t: losses.Targets, dtype):
 
 
 def _batch_grads(net: "Network", be, X2: np.ndarray, t: losses.Targets, input_grad: bool = False):
-    """(loss, grads in the network's dtype, correct predictions or None, dX or None) of one batch."""
+    """(loss, grads in the network's dtype, correct predictions or None, dX or None) of one batch.
+
+    The ``cpp`` backend runs the common case (softmax output, cross-entropy on class
+    indices, no dX) as one core call per step (``_core.Network.xent_gradients``: the
+    forward, the head and the backward pass; the bits of the loop below)."""
     weights, acts = net.weights, net.activations
+    if (be.name == "cpp" and not input_grad and t.loss == "cross_entropy" and t.index is not None and len(t)
+            and acts[-1] == "softmax"):
+        value, correct, flat = net._state(be).xent_gradients(X2, t.index)
+        grads = {f"{k}{l}": flat[2 * (l - 1) + i] for l in range(1, len(weights) + 1) for i, k in enumerate("Wb")}
+        return value, grads, correct, None
     AL, cache = be.forward(net._state(be), X2, True, None)
     L = len(weights)
     value, g, wrt, correct = _head(be, t.loss, cache[f"Z{L}"], AL, t, net.dtype)

@@ -1,0 +1,90 @@
+// xent_gradients (train_step.h).
+#include "train_step.h"
+
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+#include <memory>
+
+#include "backward.h"
+#include "dense.h"
+#include "interrupt.h"
+
+namespace pyfwd {
+
+template <typename T>
+XentResult xent_gradients(const PackedNet<T>& net, const std::vector<MatView<T>>& W, const MatView<T>& X,
+                          const int64_t* y, const std::vector<T*>& dW, const std::vector<T*>& db, int nthreads) {
+    const KernelBundle<T>& kb = *net.kb;
+    const size_t L = net.w.size();
+    const int64_t M = X.rows;
+    // Z_l, A_l, and two dZ buffers, per calling thread (grow-only).
+    thread_local std::vector<std::unique_ptr<AlignedBuf<T>>> zbufs, abufs;
+    thread_local AlignedBuf<T> dz_ping, dz_pong;
+    while (zbufs.size() < L) zbufs.push_back(std::make_unique<AlignedBuf<T>>());
+    while (abufs.size() < L) abufs.push_back(std::make_unique<AlignedBuf<T>>());
+    std::vector<T*> Z(L), A(L);
+    int64_t widest = 0;
+    for (size_t l = 0; l < L; ++l) {
+        const auto n = static_cast<std::size_t>(M * net.dims[l + 1]);
+        Z[l] = zbufs[l]->ensure(n);
+        A[l] = abufs[l]->ensure(n);
+        widest = std::max(widest, net.dims[l + 1]);
+    }
+    for (int64_t d : net.dims) widest = std::max(widest, d);
+    T* dz[2] = {dz_ping.ensure(static_cast<std::size_t>(M * widest)),
+                dz_pong.ensure(static_cast<std::size_t>(M * widest))};
+
+    network_forward(net, X, A[L - 1], nthreads, Z, A);
+    XentResult r;
+    if (stop_requested()) return r;
+    const int64_t NL = net.dims[L];
+    r = softmax_cross_entropy<T>(M, NL, Z[L - 1], NL, A[L - 1], NL, y, dz[0]);
+
+    int cur = 0;
+    for (size_t l = L; l-- > 0;) {
+        poll_interrupt();  // between layers: Ctrl-C
+        if (stop_requested()) return r;
+        const int64_t N = net.dims[l + 1], K = net.dims[l];
+        const T* g = dz[cur];  // dZ_l (M, N), C-contiguous
+        // A_{l-1}: the layer's input (X as given for the first layer)
+        const MatView<T> in = l == 0 ? X : MatView<T>{A[l - 1], M, K, K, 1};
+        // dW_l (N, K) = dZ_l^T A_{l-1}: both operands as transposed views
+        const MatView<T> gT{g, N, M, 1, N};
+        const MatView<T> inT{in.data, K, M, in.cs, in.rs};
+        dense_product<T>(kb, gT, inT, nullptr, dW[l], K, Epilogue<T>{}, nthreads);
+        // db_l: the rows of dZ_l added in order, from the first row (NumPy's order and bits)
+        std::memcpy(db[l], g, sizeof(T) * static_cast<std::size_t>(N));
+        for (int64_t i = 1; i < M; ++i) {
+            const T* row = g + i * N;
+            for (int64_t j = 0; j < N; ++j) db[l][j] += row[j];
+        }
+        if (l == 0) break;
+        // dZ_{l-1} (M, K) = (dZ_l W_l) * g'(Z_{l-1}); W_l^T as a view
+        const MatView<T> dzv{g, M, N, N, 1};
+        const MatView<T> wT{W[l].data, K, N, W[l].cs, W[l].rs};
+        T* out = dz[1 - cur];
+        const int act = net.acts[l - 1];
+        Epilogue<T> ep;
+        if (act != ACT_SOFTMAX) {
+            ep.dact = act;
+            ep.dz_z = Z[l - 1];
+            ep.dz_a = A[l - 1];
+            ep.ldz = ep.lda = K;
+        }
+        dense_product<T>(kb, dzv, wT, nullptr, out, K, ep, nthreads);
+        if (act == ACT_SOFTMAX)
+            act_backward<T>(ACT_SOFTMAX, M, K, Z[l - 1], K, A[l - 1], K, out, K, out, K, nthreads);
+        cur = 1 - cur;
+    }
+    return r;
+}
+
+template XentResult xent_gradients<float>(const PackedNet<float>&, const std::vector<MatView<float>>&,
+                                          const MatView<float>&, const int64_t*, const std::vector<float*>&,
+                                          const std::vector<float*>&, int);
+template XentResult xent_gradients<double>(const PackedNet<double>&, const std::vector<MatView<double>>&,
+                                           const MatView<double>&, const int64_t*, const std::vector<double*>&,
+                                           const std::vector<double*>&, int);
+
+}  // namespace pyfwd
