@@ -45,7 +45,8 @@ def _check_trainable(net) -> None:
 
 
 def _core_module():
-    """The compiled core, or None when this install has none."""
+    """The compiled core, or None when this install has none (looked up per step, not
+    kept on the optimiser: an optimiser pickles with its state, as a checkpoint)."""
     try:
         from . import _core
     except ImportError:
@@ -71,7 +72,11 @@ def _check_hyper(name: str, value, low: float = 0.0, high: float | None = None) 
 
 class Optimizer:
     """Base class: holds the network, the learning rate, the weight decay and a
-    per-parameter state; :meth:`step` applies one update from a gradient dict."""
+    per-parameter state; :meth:`step` applies one update from a gradient dict.
+
+    ``fused`` (True when the compiled core is built) runs each update as one core
+    pass; False runs the NumPy expressions (the same bits). An optimiser pickles with
+    its network and state: a checkpoint that resumes training exactly."""
 
     def __init__(self, params, lr: float, weight_decay: float = 0.0) -> None:
         self.net = _network_of(params)
@@ -80,7 +85,7 @@ class Optimizer:
         self.weight_decay = _check_hyper("weight_decay", weight_decay)
         self.state: dict[str, dict[str, np.ndarray]] = {}
         self.steps = 0
-        self._core = _core_module()  # None: the NumPy updates
+        self.fused = _core_module() is not None  # False: the NumPy updates (same bits)
 
     def _check_grads(self, grads) -> dict[str, np.ndarray]:
         params = self.net._params
@@ -114,11 +119,12 @@ class Optimizer:
     def _update(self, key: str, p: np.ndarray, g: np.ndarray) -> np.ndarray:
         """The new value of parameter *key* (*p* read-only, C-ordered, the network's
         dtype; *g* its gradient, same shape and dtype)."""
-        if self._core is not None:
-            return self._update_core(key, p, np.ascontiguousarray(g))
+        core = _core_module() if self.fused else None
+        if core is not None:
+            return self._update_core(core, key, p, np.ascontiguousarray(g))
         return self._update_numpy(key, p, g)
 
-    def _update_core(self, key: str, p: np.ndarray, g: np.ndarray) -> np.ndarray:
+    def _update_core(self, core, key: str, p: np.ndarray, g: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
     def _update_numpy(self, key: str, p: np.ndarray, g: np.ndarray) -> np.ndarray:
@@ -140,7 +146,7 @@ class SGD(Optimizer):
         if self.nesterov and self.momentum == 0:
             raise ValueError("nesterov=True needs a momentum > 0")
 
-    def _update_core(self, key, p, g):
+    def _update_core(self, core, key, p, g):
         buf = None
         first = False
         if self.momentum:
@@ -149,7 +155,7 @@ class SGD(Optimizer):
             first = buf is None
             if first:
                 buf = st["momentum"] = np.empty_like(p)
-        return _frozen_from(self._core.sgd_update(p, g, buf, self.lr, self.weight_decay, self.momentum,
+        return _frozen_from(core.sgd_update(p, g, buf, self.lr, self.weight_decay, self.momentum,
                                                   self.nesterov, first), p)
 
     def _update_numpy(self, key, p, g):
@@ -186,13 +192,13 @@ class Adam(Optimizer):
             st["exp_avg"], st["exp_avg_sq"] = np.zeros_like(p), np.zeros_like(p)
         return st
 
-    def _update_core(self, key, p, g):
+    def _update_core(self, core, key, p, g):
         b1, b2 = self.betas
         st = self._moments(key, p)
         t = self.steps
         decoupled = self._decoupled and self.weight_decay != 0
         coupled_wd = 0.0 if self._decoupled else self.weight_decay
-        new = self._core.adam_update(p, g, st["exp_avg"], st["exp_avg_sq"], b1, 1.0 - b1, b2, 1.0 - b2,
+        new = core.adam_update(p, g, st["exp_avg"], st["exp_avg_sq"], b1, 1.0 - b1, b2, 1.0 - b2,
                                      self.lr / (1.0 - b1 ** t), np.sqrt(1.0 - b2 ** t), self.eps, coupled_wd,
                                      1.0 - self.lr * self.weight_decay, decoupled)
         return _frozen_from(new, p)
