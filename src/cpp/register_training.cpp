@@ -40,35 +40,70 @@ py::bytes new_bytes(py::ssize_t n, T*& data) {
     return py::reinterpret_steal<py::bytes>(b);
 }
 
+// The parameters of one step, updated in one call: one GIL release, and each
+// parameter split over the pool when it is large (optim.cpp).
 template <typename T>
-py::bytes sgd_impl(const py::array& p, const py::array& g, py::array buf, double lr, double wd,
-              double momentum, bool nesterov, bool first) {
-    const py::ssize_t n = p.size();
-    const T* P = in_data<T>(p, "p", n);
-    const T* G = in_data<T>(g, "g", n);
-    T* B = momentum != 0.0 ? inout_data<T>(buf, "buf", n) : nullptr;
-    T* O = nullptr;
-    py::bytes result = new_bytes<T>(n, O);
-    const SgdStep<T> s{T(lr), T(wd), T(momentum), nesterov, first};
-    without_gil([&] { sgd_update<T>(s, n, P, G, B, O, pool_threads()); });
-    return result;
+py::list sgd_impl(const py::list& ps, const py::list& gs, const py::list& bufs, const std::vector<bool>& firsts,
+                  double lr, double wd, double momentum, bool nesterov) {
+    const size_t L = ps.size();
+    if (gs.size() != L || bufs.size() != L || firsts.size() != L)
+        throw std::invalid_argument("sgd_update: p, g, buf and first must have one entry per parameter");
+    struct Job {
+        py::ssize_t n;
+        const T *P, *G;
+        T *B, *O;
+        bool first;
+    };
+    std::vector<Job> jobs;
+    py::list out;
+    for (size_t i = 0; i < L; ++i) {
+        const py::array p = py::cast<py::array>(ps[i]);
+        py::array buf = bufs[i].is_none() ? py::array() : py::cast<py::array>(bufs[i]);
+        const py::ssize_t n = p.size();
+        if (momentum != 0.0 && bufs[i].is_none()) throw std::invalid_argument("buf: needed when momentum != 0");
+        Job j{n, in_data<T>(p, "p", n), in_data<T>(py::cast<py::array>(gs[i]), "g", n),
+              momentum != 0.0 ? inout_data<T>(buf, "buf", n) : nullptr, nullptr, firsts[i]};
+        out.append(new_bytes<T>(n, j.O));
+        jobs.push_back(j);
+    }
+    const int nt = pool_threads();
+    without_gil([&] {
+        for (const Job& j : jobs)
+            sgd_update<T>(SgdStep<T>{T(lr), T(wd), T(momentum), nesterov, j.first}, j.n, j.P, j.G, j.B, j.O, nt);
+    });
+    return out;
 }
 
 template <typename T>
-py::bytes adam_impl(const py::array& p, const py::array& g, py::array m, py::array v, double b1,
-               double one_minus_b1, double b2, double one_minus_b2, double step_size, double bc2, double eps,
-               double wd, double decay, bool decoupled) {
-    const py::ssize_t n = p.size();
-    const T* P = in_data<T>(p, "p", n);
-    const T* G = in_data<T>(g, "g", n);
-    T* Mm = inout_data<T>(m, "m", n);
-    T* V = inout_data<T>(v, "v", n);
-    T* O = nullptr;
-    py::bytes result = new_bytes<T>(n, O);
+py::list adam_impl(const py::list& ps, const py::list& gs, const py::list& ms, const py::list& vs, double b1,
+                   double one_minus_b1, double b2, double one_minus_b2, double step_size, double bc2, double eps,
+                   double wd, double decay, bool decoupled) {
+    const size_t L = ps.size();
+    if (gs.size() != L || ms.size() != L || vs.size() != L)
+        throw std::invalid_argument("adam_update: p, g, m and v must have one entry per parameter");
+    struct Job {
+        py::ssize_t n;
+        const T *P, *G;
+        T *M, *V, *O;
+    };
+    std::vector<Job> jobs;
+    py::list out;
+    for (size_t i = 0; i < L; ++i) {
+        const py::array p = py::cast<py::array>(ps[i]);
+        py::array m = py::cast<py::array>(ms[i]), v = py::cast<py::array>(vs[i]);
+        const py::ssize_t n = p.size();
+        Job j{n, in_data<T>(p, "p", n), in_data<T>(py::cast<py::array>(gs[i]), "g", n), inout_data<T>(m, "m", n),
+              inout_data<T>(v, "v", n), nullptr};
+        out.append(new_bytes<T>(n, j.O));
+        jobs.push_back(j);
+    }
     const AdamStep<T> s{T(b1), T(one_minus_b1), T(b2), T(one_minus_b2), T(step_size), T(bc2), T(eps),
                         T(wd), T(decay), decoupled};
-    without_gil([&] { adam_update<T>(s, n, P, G, Mm, V, O, pool_threads()); });
-    return result;
+    const int nt = pool_threads();
+    without_gil([&] {
+        for (const Job& j : jobs) adam_update<T>(s, j.n, j.P, j.G, j.M, j.V, j.O, nt);
+    });
+    return out;
 }
 
 template <typename T>
@@ -109,31 +144,34 @@ void register_training(py::module_& m) {
         "is y, and dZ = (softmax(Z) - onehot(y)) / B in Z's dtype. The GIL is released.");
     m.def(
         "sgd_update",
-        [](const py::array& p, const py::array& g, const py::object& buf, double lr, double wd,
-           double momentum, bool nesterov, bool first) {
-            const py::array b = buf.is_none() ? py::array() : py::cast<py::array>(buf);
-            if (momentum != 0.0 && buf.is_none()) throw std::invalid_argument("buf: needed when momentum != 0");
-            return pyfwd::is_f64(p) ? pyfwd::sgd_impl<double>(p, g, b, lr, wd, momentum, nesterov, first)
-                                    : pyfwd::sgd_impl<float>(p, g, b, lr, wd, momentum, nesterov, first);
+        [](const py::list& p, const py::list& g, const py::list& buf, const std::vector<bool>& first, double lr,
+           double wd, double momentum, bool nesterov) {
+            if (p.size() == 0) return py::list();
+            return pyfwd::is_f64(py::cast<py::array>(p[0]))
+                       ? pyfwd::sgd_impl<double>(p, g, buf, first, lr, wd, momentum, nesterov)
+                       : pyfwd::sgd_impl<float>(p, g, buf, first, lr, wd, momentum, nesterov);
         },
-        py::arg("p"), py::arg("g"), py::arg("buf"), py::arg("lr"), py::arg("weight_decay"),
-        py::arg("momentum"), py::arg("nesterov"), py::arg("first"),
-        "One SGD update (torch.optim.SGD's rule): p - lr*g after weight decay and momentum, as a new "
-        "bytes object; buf (the momentum buffer, None without momentum) updated in place. Same bits as pyfwd.optim's NumPy "
-        "update. The GIL is released.");
+        py::arg("p"), py::arg("g"), py::arg("buf"), py::arg("first"), py::arg("lr"), py::arg("weight_decay"),
+        py::arg("momentum"), py::arg("nesterov"),
+        "One SGD step (torch.optim.SGD's rule) of several parameters: for each, p - lr*g after weight decay "
+        "and momentum, as a new bytes object; buf (the momentum buffer, None without momentum) updated in "
+        "place, first: its first step. Same bits as pyfwd.optim's NumPy update. The GIL is released.");
     m.def(
         "adam_update",
-        [](const py::array& p, const py::array& g, const py::array& mm, const py::array& v, double b1, double one_minus_b1, double b2, double one_minus_b2, double step_size, double bc2, double eps,
-           double wd, double decay, bool decoupled) {
-            return pyfwd::is_f64(p) ? pyfwd::adam_impl<double>(p, g, mm, v, b1, one_minus_b1, b2, one_minus_b2,
-                                                               step_size, bc2, eps, wd, decay, decoupled)
-                                    : pyfwd::adam_impl<float>(p, g, mm, v, b1, one_minus_b1, b2, one_minus_b2,
-                                                              step_size, bc2, eps, wd, decay, decoupled);
+        [](const py::list& p, const py::list& g, const py::list& mm, const py::list& v, double b1,
+           double one_minus_b1, double b2, double one_minus_b2, double step_size, double bc2, double eps, double wd,
+           double decay, bool decoupled) {
+            if (p.size() == 0) return py::list();
+            return pyfwd::is_f64(py::cast<py::array>(p[0]))
+                       ? pyfwd::adam_impl<double>(p, g, mm, v, b1, one_minus_b1, b2, one_minus_b2, step_size, bc2,
+                                                  eps, wd, decay, decoupled)
+                       : pyfwd::adam_impl<float>(p, g, mm, v, b1, one_minus_b1, b2, one_minus_b2, step_size, bc2,
+                                                 eps, wd, decay, decoupled);
         },
-        py::arg("p"), py::arg("g"), py::arg("m"), py::arg("v"), py::arg("b1"),
-        py::arg("one_minus_b1"), py::arg("b2"), py::arg("one_minus_b2"), py::arg("step_size"), py::arg("bc2"),
-        py::arg("eps"), py::arg("weight_decay"), py::arg("decay"), py::arg("decoupled"),
-        "One Adam/AdamW update (torch.optim's rule): m, v updated in place, the new parameter returned as a new bytes object. "
-        "Every constant is rounded to the arrays' dtype first, as NumPy does. Same bits as pyfwd.optim's "
-        "NumPy update. The GIL is released.");
+        py::arg("p"), py::arg("g"), py::arg("m"), py::arg("v"), py::arg("b1"), py::arg("one_minus_b1"),
+        py::arg("b2"), py::arg("one_minus_b2"), py::arg("step_size"), py::arg("bc2"), py::arg("eps"),
+        py::arg("weight_decay"), py::arg("decay"), py::arg("decoupled"),
+        "One Adam/AdamW step (torch.optim's rule) of several parameters: m, v updated in place, each new "
+        "parameter returned as a new bytes object. Every constant is rounded to the arrays' dtype first, as "
+        "NumPy does. Same bits as pyfwd.optim's NumPy update. The GIL is released.");
 }

@@ -39,15 +39,16 @@ def softmax_cross_entropy(Z: npt.NDArray[np.floating], A: npt.NDArray[np.floatin
     """(loss, correct, dZ) of a softmax output under cross-entropy with class indices y: the mean loss
     from Z in float64, the rows whose argmax of A is y, dZ = (softmax(Z) - onehot(y)) / B in Z's dtype."""
 
-def sgd_update(p: npt.NDArray[np.floating], g: npt.NDArray[np.floating], buf: npt.NDArray[np.floating] | None,
-               lr: float, weight_decay: float, momentum: float, nesterov: bool, first: bool) -> bytes:
-    """torch.optim.SGD's update: the new parameter as bytes; buf (momentum) updated in place."""
+def sgd_update(p: list[npt.NDArray[np.floating]], g: list[npt.NDArray[np.floating]],
+               buf: list[npt.NDArray[np.floating] | None], first: list[bool], lr: float, weight_decay: float,
+               momentum: float, nesterov: bool) -> list[bytes]:
+    """torch.optim.SGD's step of several parameters: each new parameter as bytes; buf updated in place."""
 
-def adam_update(p: npt.NDArray[np.floating], g: npt.NDArray[np.floating], m: npt.NDArray[np.floating],
-                v: npt.NDArray[np.floating], b1: float, one_minus_b1: float, b2: float, one_minus_b2: float,
-                step_size: float, bc2: float, eps: float, weight_decay: float, decay: float,
-                decoupled: bool) -> bytes:
-    """torch.optim.Adam/AdamW's update: the new parameter as bytes; m, v updated in place."""
+def adam_update(p: list[npt.NDArray[np.floating]], g: list[npt.NDArray[np.floating]],
+                m: list[npt.NDArray[np.floating]], v: list[npt.NDArray[np.floating]], b1: float,
+                one_minus_b1: float, b2: float, one_minus_b2: float, step_size: float, bc2: float, eps: float,
+                weight_decay: float, decay: float, decoupled: bool) -> list[bytes]:
+    """torch.optim.Adam/AdamW's step of several parameters: each new parameter as bytes; m, v in place."""
 
 class Network:
     """Packed weights of a dense network (for the active ISA level) and its forward pass."""

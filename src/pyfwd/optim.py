@@ -110,24 +110,26 @@ class Optimizer:
 
     def _apply(self, grads: dict) -> None:
         """:meth:`step` for gradients known to be right (fit's own: keyed like the
-        params, same shapes, the network's dtype, C-ordered): no checks."""
+        params, same shapes, the network's dtype): no checks."""
         self.steps += 1
         params = self.net._params
-        new = {k: self._update(k, params[k], g) for k, g in grads.items()}
+        keys = list(grads)
+        core = _core_module() if self.fused else None
+        if core is not None:  # every parameter of the step in one core call
+            ps = [params[k] for k in keys]
+            out = self._update_core(core, keys, ps, [np.ascontiguousarray(grads[k]) for k in keys])
+            new = {k: _frozen_from(b, p) for k, b, p in zip(keys, out, ps)}
+        else:
+            new = {k: self._update_numpy(k, params[k], grads[k]) for k in keys}
         self.net._assign_params(new)
 
-    def _update(self, key: str, p: np.ndarray, g: np.ndarray) -> np.ndarray:
-        """The new value of parameter *key* (*p* read-only, C-ordered, the network's
-        dtype; *g* its gradient, same shape and dtype)."""
-        core = _core_module() if self.fused else None
-        if core is not None:
-            return self._update_core(core, key, p, np.ascontiguousarray(g))
-        return self._update_numpy(key, p, g)
-
-    def _update_core(self, core, key: str, p: np.ndarray, g: np.ndarray) -> np.ndarray:
+    def _update_core(self, core, keys: list, ps: list, gs: list) -> list:
+        """The new values (bytes, from the core) of parameters *keys* (*ps* read-only,
+        C-ordered, the network's dtype; *gs* their gradients, same shapes and dtype)."""
         raise NotImplementedError
 
     def _update_numpy(self, key: str, p: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """The new value of parameter *key*: the NumPy formulation (the same bits)."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -146,17 +148,15 @@ class SGD(Optimizer):
         if self.nesterov and self.momentum == 0:
             raise ValueError("nesterov=True needs a momentum > 0")
 
-    def _update_core(self, core, key, p, g):
-        buf = None
-        first = False
+    def _update_core(self, core, keys, ps, gs):
+        bufs, firsts = [None] * len(keys), [False] * len(keys)
         if self.momentum:
-            st = self.state.setdefault(key, {})
-            buf = st.get("momentum")
-            first = buf is None
-            if first:
-                buf = st["momentum"] = np.empty_like(p)
-        return _frozen_from(core.sgd_update(p, g, buf, self.lr, self.weight_decay, self.momentum,
-                                                  self.nesterov, first), p)
+            for i, (k, p) in enumerate(zip(keys, ps)):
+                st = self.state.setdefault(k, {})
+                if st.get("momentum") is None:
+                    st["momentum"], firsts[i] = np.empty_like(p), True
+                bufs[i] = st["momentum"]
+        return core.sgd_update(ps, gs, bufs, firsts, self.lr, self.weight_decay, self.momentum, self.nesterov)
 
     def _update_numpy(self, key, p, g):
         if self.weight_decay:
@@ -192,16 +192,15 @@ class Adam(Optimizer):
             st["exp_avg"], st["exp_avg_sq"] = np.zeros_like(p), np.zeros_like(p)
         return st
 
-    def _update_core(self, core, key, p, g):
+    def _update_core(self, core, keys, ps, gs):
         b1, b2 = self.betas
-        st = self._moments(key, p)
+        sts = [self._moments(k, p) for k, p in zip(keys, ps)]
         t = self.steps
         decoupled = self._decoupled and self.weight_decay != 0
         coupled_wd = 0.0 if self._decoupled else self.weight_decay
-        new = core.adam_update(p, g, st["exp_avg"], st["exp_avg_sq"], b1, 1.0 - b1, b2, 1.0 - b2,
-                                     self.lr / (1.0 - b1 ** t), np.sqrt(1.0 - b2 ** t), self.eps, coupled_wd,
-                                     1.0 - self.lr * self.weight_decay, decoupled)
-        return _frozen_from(new, p)
+        return core.adam_update(ps, gs, [st["exp_avg"] for st in sts], [st["exp_avg_sq"] for st in sts],
+                                b1, 1.0 - b1, b2, 1.0 - b2, self.lr / (1.0 - b1 ** t), np.sqrt(1.0 - b2 ** t),
+                                self.eps, coupled_wd, 1.0 - self.lr * self.weight_decay, decoupled)
 
     def _update_numpy(self, key, p, g):
         b1, b2 = self.betas
