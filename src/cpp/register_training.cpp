@@ -40,36 +40,61 @@ py::bytes new_bytes(py::ssize_t n, T*& data) {
     return py::reinterpret_steal<py::bytes>(b);
 }
 
-// The parameters of one step, updated in one call: one GIL release, and each
-// parameter split over the pool when it is large (optim.cpp).
+// One parameter of a step: p and g read, up to two state arrays (SGD's momentum buffer;
+// Adam's m and v; None entries give nullptr) updated in place, the new value into a
+// fresh bytes object appended to out. All parameters of a step are checked and set up
+// first, then updated in one call: one GIL release, and each parameter split over the
+// pool when it is large (optim.cpp).
+template <typename T>
+struct ParamJob {
+    py::ssize_t n = 0;
+    const T* P = nullptr;
+    const T* G = nullptr;
+    T* S[2] = {nullptr, nullptr};
+    T* O = nullptr;
+};
+
+template <typename T>
+std::vector<ParamJob<T>> param_jobs(const char* fn, const py::list& ps, const py::list& gs,
+                                    const std::vector<std::pair<const py::list*, const char*>>& states,
+                                    py::list& out) {
+    const size_t L = ps.size();
+    bool ok = gs.size() == L;
+    for (const auto& st : states) ok = ok && st.first->size() == L;
+    if (!ok) throw std::invalid_argument(std::string(fn) + ": one gradient and state entry per parameter");
+    std::vector<ParamJob<T>> jobs(L);
+    for (size_t i = 0; i < L; ++i) {
+        ParamJob<T>& j = jobs[i];
+        const py::array p = py::cast<py::array>(ps[i]);
+        j.n = p.size();
+        j.P = in_data<T>(p, "p", j.n);
+        j.G = in_data<T>(py::cast<py::array>(gs[i]), "g", j.n);
+        for (size_t k = 0; k < states.size(); ++k) {
+            const py::object st = (*states[k].first)[i];
+            if (st.is_none()) continue;
+            py::array a = py::cast<py::array>(st);
+            j.S[k] = inout_data<T>(a, states[k].second, j.n);
+        }
+        out.append(new_bytes<T>(j.n, j.O));
+    }
+    return jobs;
+}
+
 template <typename T>
 py::list sgd_impl(const py::list& ps, const py::list& gs, const py::list& bufs, const std::vector<bool>& firsts,
                   double lr, double wd, double momentum, bool nesterov) {
-    const size_t L = ps.size();
-    if (gs.size() != L || bufs.size() != L || firsts.size() != L)
-        throw std::invalid_argument("sgd_update: p, g, buf and first must have one entry per parameter");
-    struct Job {
-        py::ssize_t n;
-        const T *P, *G;
-        T *B, *O;
-        bool first;
-    };
-    std::vector<Job> jobs;
+    if (firsts.size() != ps.size()) throw std::invalid_argument("sgd_update: one 'first' per parameter");
     py::list out;
-    for (size_t i = 0; i < L; ++i) {
-        const py::array p = py::cast<py::array>(ps[i]);
-        py::array buf = bufs[i].is_none() ? py::array() : py::cast<py::array>(bufs[i]);
-        const py::ssize_t n = p.size();
-        if (momentum != 0.0 && bufs[i].is_none()) throw std::invalid_argument("buf: needed when momentum != 0");
-        Job j{n, in_data<T>(p, "p", n), in_data<T>(py::cast<py::array>(gs[i]), "g", n),
-              momentum != 0.0 ? inout_data<T>(buf, "buf", n) : nullptr, nullptr, firsts[i]};
-        out.append(new_bytes<T>(n, j.O));
-        jobs.push_back(j);
-    }
+    const auto jobs = param_jobs<T>("sgd_update", ps, gs, {{&bufs, "buf"}}, out);
+    for (const auto& j : jobs)
+        if (momentum != 0.0 && j.S[0] == nullptr) throw std::invalid_argument("buf: needed when momentum != 0");
     const int nt = pool_threads();
     without_gil([&] {
-        for (const Job& j : jobs)
-            sgd_update<T>(SgdStep<T>{T(lr), T(wd), T(momentum), nesterov, j.first}, j.n, j.P, j.G, j.B, j.O, nt);
+        for (size_t i = 0; i < jobs.size(); ++i) {
+            const ParamJob<T>& j = jobs[i];
+            const SgdStep<T> s{T(lr), T(wd), T(momentum), nesterov, bool(firsts[i])};
+            sgd_update<T>(s, j.n, j.P, j.G, momentum != 0.0 ? j.S[0] : nullptr, j.O, nt);
+        }
     });
     return out;
 }
@@ -78,30 +103,15 @@ template <typename T>
 py::list adam_impl(const py::list& ps, const py::list& gs, const py::list& ms, const py::list& vs, double b1,
                    double one_minus_b1, double b2, double one_minus_b2, double step_size, double bc2, double eps,
                    double wd, double decay, bool decoupled) {
-    const size_t L = ps.size();
-    if (gs.size() != L || ms.size() != L || vs.size() != L)
-        throw std::invalid_argument("adam_update: p, g, m and v must have one entry per parameter");
-    struct Job {
-        py::ssize_t n;
-        const T *P, *G;
-        T *M, *V, *O;
-    };
-    std::vector<Job> jobs;
     py::list out;
-    for (size_t i = 0; i < L; ++i) {
-        const py::array p = py::cast<py::array>(ps[i]);
-        py::array m = py::cast<py::array>(ms[i]), v = py::cast<py::array>(vs[i]);
-        const py::ssize_t n = p.size();
-        Job j{n, in_data<T>(p, "p", n), in_data<T>(py::cast<py::array>(gs[i]), "g", n), inout_data<T>(m, "m", n),
-              inout_data<T>(v, "v", n), nullptr};
-        out.append(new_bytes<T>(n, j.O));
-        jobs.push_back(j);
-    }
+    const auto jobs = param_jobs<T>("adam_update", ps, gs, {{&ms, "m"}, {&vs, "v"}}, out);
+    for (const auto& j : jobs)
+        if (j.S[0] == nullptr || j.S[1] == nullptr) throw std::invalid_argument("adam_update: m and v are needed");
     const AdamStep<T> s{T(b1), T(one_minus_b1), T(b2), T(one_minus_b2), T(step_size), T(bc2), T(eps),
                         T(wd), T(decay), decoupled};
     const int nt = pool_threads();
     without_gil([&] {
-        for (const Job& j : jobs) adam_update<T>(s, j.n, j.P, j.G, j.M, j.V, j.O, nt);
+        for (const ParamJob<T>& j : jobs) adam_update<T>(s, j.n, j.P, j.G, j.S[0], j.S[1], j.O, nt);
     });
     return out;
 }
