@@ -39,12 +39,7 @@ def _head(be, loss: str, ZL, AL, t: losses.Targets, dtype):
     """``(value, gradient, wrt, correct)`` of one batch: the loss head
     (:func:`losses.head`) with the gradient in the network's dtype (float64 on the
     ``numpy`` backend: the oracle keeps float64 all the way), and the count of correct
-    predictions (None for mse). The ``cpp`` backend runs the common case, softmax with
-    cross-entropy on class indices, in the core: the same float64 formulas in one call."""
-    if be.name == "cpp" and loss == "cross_entropy" and t.index is not None and len(t):
-        from . import _core
-        value, correct, g = _core.softmax_cross_entropy(ZL, AL, t.index)
-        return value, g, "Z", correct
+    predictions (None for mse)."""
     value, g, wrt = losses.head(loss, ZL, AL, t)
     if be.name != "numpy":
         g = g.astype(dtype)
@@ -52,26 +47,26 @@ def _head(be, loss: str, ZL, AL, t: losses.Targets, dtype):
     return value, g, wrt, (None if acc is None else acc * len(t))
 
 
-def _batch_grads(net: "Network", be, X2: np.ndarray, t: losses.Targets, input_grad: bool = False):
-    """(loss, grads in the network's dtype, correct predictions or None, dX or None) of one batch.
+def _batch_grads(net: "Network", be, X2: np.ndarray, t: losses.Targets):
+    """(loss, grads in the network's dtype, correct predictions or None) of one batch.
 
     The ``cpp`` backend runs the common case (softmax output, cross-entropy on class
-    indices, no dX) as one core call per step (``_core.Network.xent_gradients``: the
-    forward, the head and the backward pass; the bits of the loop below)."""
+    indices) as one core call per step (``_core.Network.xent_gradients``: the forward,
+    the head (``_core.softmax_cross_entropy``'s code) and the backward pass; the bits
+    of the loop below)."""
     weights, acts = net.weights, net.activations
-    if (be.name == "cpp" and not input_grad and t.loss == "cross_entropy" and t.index is not None and len(t)
+    if (be.name == "cpp" and t.loss == "cross_entropy" and t.index is not None and len(t)
             and acts[-1] == "softmax"):
         value, correct, flat = net._state(be).xent_gradients(X2, t.index)
         grads = {f"{k}{l}": flat[2 * (l - 1) + i] for l in range(1, len(weights) + 1) for i, k in enumerate("Wb")}
-        return value, grads, correct, None
+        return value, grads, correct
     AL, cache = be.forward(net._state(be), X2, True, None)
     L = len(weights)
     value, g, wrt, correct = _head(be, t.loss, cache[f"Z{L}"], AL, t, net.dtype)
-    grads, dX = _backward(ops_for(be), weights, acts, cache, dA=g if wrt == "A" else None,
-                          dZ=g if wrt == "Z" else None, input_grad=input_grad)
+    grads, _ = _backward(ops_for(be), weights, acts, cache, dA=g if wrt == "A" else None,
+                         dZ=g if wrt == "Z" else None, input_grad=False)
     dt = net.dtype
-    grads = {k: v.astype(dt, copy=False) for k, v in grads.items()}
-    return value, grads, correct, (None if dX is None else dX.astype(dt, copy=False))
+    return value, {k: v.astype(dt, copy=False) for k, v in grads.items()}, correct
 
 
 def loss_and_gradients(net: "Network", X, y, loss=None, backend=None):
@@ -79,7 +74,7 @@ def loss_and_gradients(net: "Network", X, y, loss=None, backend=None):
     loss = losses.check_loss(loss, net.activations[-1])
     X2 = _inputs(net, X)
     t = losses.targets(loss, y, X2.shape[0], net.layer_dims[-1], net.classes_)
-    value, grads, _, _ = _batch_grads(net, _config.resolve(backend), X2, t)
+    value, grads, _ = _batch_grads(net, _config.resolve(backend), X2, t)
     return value, grads
 
 
@@ -198,7 +193,7 @@ def fit(net: "Network", X, y, loss=None, optimizer="adam", lr: float = 1e-3, epo
             idx = order[step * batch_size:(step + 1) * batch_size]
             tb = t.take(idx)
             xb = np.take(X2, idx, axis=0, out=xbuf[:len(idx)])
-            value, grads, right, _ = _batch_grads(net, be, xb, tb)
+            value, grads, right = _batch_grads(net, be, xb, tb)
             if classify:
                 correct += right
             opt._apply(grads)
