@@ -178,6 +178,36 @@ void without_gil(F&& f) {
     if (error) std::rethrow_exception(error);
 }
 
+// The backward pass's operands: a as a (rows, cols) array of T whose rows are contiguous (a copy, into keep, otherwise).
+template <typename T>
+MatView<T> row_view(const py::array& a, py::array& keep, const char* what, int64_t M, int64_t N) {
+    MatView<T> v = mat_view<T>(a, keep, what);
+    if (v.rows != M || v.cols != N)
+        throw std::invalid_argument(std::string(what) + " has shape (" + std::to_string(v.rows) + ", " +
+                                    std::to_string(v.cols) + "), expected the output's shape (" +
+                                    std::to_string(M) + ", " + std::to_string(N) + ")");
+    if (v.cs != 1 && N > 1) {
+        keep = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(a);
+        v = MatView<T>{static_cast<const T*>(keep.data()), M, N, N, 1};
+    }
+    return v;
+}
+
+// The loss head's targets: y as M int64 class indices (converted, into keep), each checked
+// to lie in [0, N) (the core reads dZ[i, y[i]]). rows_of names what y must match.
+inline const int64_t* class_indices(const py::array& y, py::array_t<int64_t>& keep, int64_t M, int64_t N,
+                                    const char* rows_of) {
+    keep = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(y);
+    if (!keep || keep.ndim() != 1 || keep.shape(0) != M)
+        throw std::invalid_argument(std::string("y must hold one int64 class index per row of ") + rows_of);
+    const int64_t* Y = keep.data();
+    for (int64_t i = 0; i < M; ++i)
+        if (Y[i] < 0 || Y[i] >= N)
+            throw std::invalid_argument("y[" + std::to_string(i) + "] = " + std::to_string(Y[i]) +
+                                        " is out of range for " + std::to_string(N) + " classes");
+    return Y;
+}
+
 inline int pool_threads() { return ThreadPool::instance().num_threads(); }
 
 inline bool is_f64(const py::array& a) { return a.dtype().kind() == 'f' && a.itemsize() == 8; }

@@ -7,21 +7,6 @@ namespace py = pybind11;
 namespace pyfwd {
 namespace {
 
-// a as a (rows, cols) array of T whose rows are contiguous (a copy, into keep, otherwise).
-template <typename T>
-MatView<T> row_view(const py::array& a, py::array& keep, const char* what, int64_t M, int64_t N) {
-    MatView<T> v = mat_view<T>(a, keep, what);
-    if (v.rows != M || v.cols != N)
-        throw std::invalid_argument(std::string(what) + " has shape (" + std::to_string(v.rows) + ", " +
-                                    std::to_string(v.cols) + "), expected (" + std::to_string(M) + ", " +
-                                    std::to_string(N) + ")");
-    if (v.cs != 1 && N > 1) {
-        keep = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(a);
-        v = MatView<T>{static_cast<const T*>(keep.data()), M, N, N, 1};
-    }
-    return v;
-}
-
 template <typename T>
 py::array act_backward_impl(int act, const py::array& Z, const py::array& A, const py::array& dA,
                             const py::object& out) {

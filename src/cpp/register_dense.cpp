@@ -85,21 +85,6 @@ struct DerivIn {
 };
 
 template <typename T>
-const T* deriv_rows(const py::object& a, py::array& keep, const char* what, int64_t M, int64_t N, int64_t& ld) {
-    if (a.is_none()) throw std::invalid_argument(std::string("dense: dact needs ") + what);
-    MatView<T> v = mat_view<T>(py::cast<py::array>(a), keep, what);
-    if (v.rows != M || v.cols != N)
-        throw std::invalid_argument(std::string("dense: ") + what + " must have the output's shape (" +
-                                    std::to_string(M) + ", " + std::to_string(N) + ")");
-    if (v.cs != 1 && N > 1) {
-        keep = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(py::cast<py::array>(a));
-        v = MatView<T>{static_cast<const T*>(keep.data()), M, N, N, 1};
-    }
-    ld = v.rs;
-    return v.data;
-}
-
-template <typename T>
 py::array dense_impl(const py::array& X, const py::array& W, const py::object& b, int act, const py::object& out,
                      PyPackedDense* packed = nullptr, const DerivIn& deriv = DerivIn{}) {
     if (act < 0 || act >= ACT_COUNT) throw std::invalid_argument("unknown activation code " + std::to_string(act));
@@ -122,8 +107,13 @@ py::array dense_impl(const py::array& X, const py::array& W, const py::object& b
     ep.act = act;
     if (deriv.dact >= 0) {
         ep.dact = deriv.dact;
-        ep.dz_z = deriv_rows<T>(deriv.Z, keepz, "Z", M, N, ep.ldz);
-        ep.dz_a = deriv_rows<T>(deriv.A, keepa, "A", M, N, ep.lda);
+        if (deriv.Z.is_none() || deriv.A.is_none()) throw std::invalid_argument("dense: dact needs Z and A");
+        const MatView<T> z = row_view<T>(py::cast<py::array>(deriv.Z), keepz, "Z", M, N);
+        const MatView<T> a = row_view<T>(py::cast<py::array>(deriv.A), keepa, "A", M, N);
+        ep.dz_z = z.data;
+        ep.dz_a = a.data;
+        ep.ldz = z.rs;
+        ep.lda = a.rs;
     }
     py::array result = out.is_none() ? py::array(py::array_t<T>({M, N})) : py::cast<py::array>(out);
     T* C = out_data<T>(result, M, N);

@@ -162,14 +162,8 @@ private:
             throw std::invalid_argument("X has " + std::to_string(xv.cols) + " features, the network takes " +
                                         std::to_string(net->dims[0]));
         if (M == 0) throw std::invalid_argument("xent_gradients: the loss of an empty batch is undefined");
-        const auto idx = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(y);
-        if (!idx || idx.ndim() != 1 || idx.shape(0) != M)
-            throw std::invalid_argument("y must hold one int64 class index per row of X");
-        const int64_t* Y = idx.data();
-        for (int64_t i = 0; i < M; ++i)
-            if (Y[i] < 0 || Y[i] >= net->dims[L])
-                throw std::invalid_argument("y[" + std::to_string(i) + "] = " + std::to_string(Y[i]) +
-                                            " is out of range for " + std::to_string(net->dims[L]) + " classes");
+        py::array_t<int64_t> keepy;
+        const int64_t* Y = class_indices(y, keepy, M, net->dims[L], "X");
         std::vector<py::array> keepw(L);
         std::vector<MatView<T>> ws;
         std::vector<T*> dW, db;

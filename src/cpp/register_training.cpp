@@ -124,14 +124,8 @@ py::tuple xent_impl(const py::array& Z, const py::array& A, const py::array& y) 
     const int64_t B = z.rows, N = z.cols;
     if (a.rows != B || a.cols != N) throw std::invalid_argument("Z and A must have one shape");
     if (z.cs != 1 || a.cs != 1) throw std::invalid_argument("Z and A must be contiguous along their rows");
-    const auto idx = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(y);
-    if (!idx || idx.ndim() != 1 || idx.shape(0) != B)
-        throw std::invalid_argument("y must hold one int64 class index per row of Z");
-    const int64_t* Y = idx.data();
-    for (int64_t i = 0; i < B; ++i)
-        if (Y[i] < 0 || Y[i] >= N)
-            throw std::invalid_argument("y[" + std::to_string(i) + "] = " + std::to_string(Y[i]) +
-                                        " is out of range for " + std::to_string(N) + " classes");
+    py::array_t<int64_t> keepy;
+    const int64_t* Y = class_indices(y, keepy, B, N, "Z");
     py::array_t<T> dZ({B, N});
     T* D = dZ.mutable_data();
     XentResult r;

@@ -24,14 +24,12 @@ XentResult xent_gradients(const PackedNet<T>& net, const std::vector<MatView<T>>
     while (zbufs.size() < L) zbufs.push_back(std::make_unique<AlignedBuf<T>>());
     while (abufs.size() < L) abufs.push_back(std::make_unique<AlignedBuf<T>>());
     std::vector<T*> Z(L), A(L);
-    int64_t widest = 0;
     for (size_t l = 0; l < L; ++l) {
         const auto n = static_cast<std::size_t>(M * net.dims[l + 1]);
         Z[l] = zbufs[l]->ensure(n);
         A[l] = abufs[l]->ensure(n);
-        widest = std::max(widest, net.dims[l + 1]);
     }
-    for (int64_t d : net.dims) widest = std::max(widest, d);
+    const int64_t widest = *std::max_element(net.dims.begin(), net.dims.end());  // of any dZ_l
     T* dz[2] = {dz_ping.ensure(static_cast<std::size_t>(M * widest)),
                 dz_pong.ensure(static_cast<std::size_t>(M * widest))};
 
