@@ -36,12 +36,7 @@ void act_backward(int act, int64_t M, int64_t N, const T* Z, int64_t ldz, const 
         for (int64_t i = u0; i < u1; ++i)
             f(act, alpha, Z + i * ldz, A + i * lda, dA + i * ldd, dZ + i * ldo, static_cast<std::size_t>(N));
     };
-    if (parts <= 1) {
-        range(0, units);
-        return;
-    }
-    auto task = [&](int t) { range(units * t / parts, units * (t + 1) / parts); };
-    ThreadPool::instance().run(parts, task);
+    ThreadPool::instance().run_ranges(units, parts, range);
 }
 
 template void act_backward<float>(int, int64_t, int64_t, const float*, int64_t, const float*, int64_t,

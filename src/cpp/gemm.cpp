@@ -220,12 +220,7 @@ void pack_w(const KernelBundle<T>& kb, const T* W, int64_t N, int64_t K, int64_t
     auto pack_range = [&](int64_t s0, int64_t s1) { kb.pack_w(W, N, K, rsw, csw, s0, s1, Bp); };
     int parts = 1;
     if (nthreads > 1 && N * K >= (1 << 16)) parts = static_cast<int>(std::min<int64_t>(nthreads, slivers));
-    if (parts <= 1) {
-        pack_range(0, slivers);
-        return;
-    }
-    auto task = [&](int t) { pack_range(slivers * t / parts, slivers * (t + 1) / parts); };
-    ThreadPool::instance().run(parts, task);
+    ThreadPool::instance().run_ranges(slivers, parts, pack_range);
 }
 
 template <typename T>
@@ -257,15 +252,9 @@ void dot_split(int64_t M, int64_t N, int64_t K, int nthreads, const std::functio
     int parts = 1;
     if (nthreads > 1 && flops >= tu.serial_flops)
         parts = static_cast<int>(std::min<double>({double(nthreads), flops / tu.flops_per_thread, double(ceil_div(N, 8))}));
-    if (parts <= 1) {
-        rows(0, N);
-        return;
-    }
-    const int64_t units = ceil_div(N, 8);  // 8-row blocks of W per task
-    auto task = [&](int t) {
-        rows(std::min(N, units * t / parts * 8), std::min(N, units * (t + 1) / parts * 8));
-    };
-    ThreadPool::instance().run(parts, task);
+    // 8-row blocks of W per task
+    ThreadPool::instance().run_ranges(ceil_div(N, 8), parts,
+                                      [&](int64_t u0, int64_t u1) { rows(std::min(N, u0 * 8), std::min(N, u1 * 8)); });
 }
 
 template <typename T>
@@ -293,12 +282,7 @@ void rows_activate(const KernelBundle<T>& kb, int act, int64_t M, int64_t N, T* 
     };
     int parts = 1;
     if (nthreads > 1 && M * N >= (1 << 15)) parts = static_cast<int>(std::min<int64_t>(nthreads, M));
-    if (parts <= 1) {
-        rows(0, M);
-        return;
-    }
-    auto task = [&](int t) { rows(M * t / parts, M * (t + 1) / parts); };
-    ThreadPool::instance().run(parts, task);
+    ThreadPool::instance().run_ranges(M, parts, rows);
 }
 
 #define PYFWD_INSTANTIATE(T)                                                                              \

@@ -18,20 +18,13 @@ constexpr int64_t kChunk = 1024;  // split points on whole chunks (cache lines s
 
 template <class F>
 void split(int64_t n, int nthreads, F&& body) {
-    int parts = 1;
-    if (nthreads > 1 && n >= kSerialElems)
-        parts = static_cast<int>(std::min<int64_t>(nthreads, (n + kChunk - 1) / kChunk));
-    if (parts <= 1) {
-        body(int64_t(0), n);
-        return;
-    }
     const int64_t chunks = (n + kChunk - 1) / kChunk;
-    auto task = [&](int t) {
-        const int64_t i0 = std::min(n, chunks * t / parts * kChunk);
-        const int64_t i1 = std::min(n, chunks * (t + 1) / parts * kChunk);
+    int parts = 1;
+    if (nthreads > 1 && n >= kSerialElems) parts = static_cast<int>(std::min<int64_t>(nthreads, chunks));
+    ThreadPool::instance().run_ranges(chunks, parts, [&](int64_t c0, int64_t c1) {
+        const int64_t i0 = std::min(n, c0 * kChunk), i1 = std::min(n, c1 * kChunk);
         if (i1 > i0) body(i0, i1);
-    };
-    ThreadPool::instance().run(parts, task);
+    });
 }
 
 }  // namespace

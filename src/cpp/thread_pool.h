@@ -34,6 +34,20 @@ public:
         run_impl(ntasks, [](void* ctx, int t) { (*static_cast<F*>(ctx))(t); }, &f);
     }
 
+    // range(u0, u1) over [0, units) cut into `parts` contiguous, balanced pieces (piece t:
+    // [units*t/parts, units*(t+1)/parts)), one task each; on the calling thread alone
+    // when parts <= 1. The element-wise loops' split (activation derivative, optimiser
+    // updates, packing): any cut gives the same bits.
+    template <class F>
+    void run_ranges(int64_t units, int parts, F&& range) {
+        if (parts <= 1) {
+            range(int64_t(0), units);
+            return;
+        }
+        auto task = [&](int t) { range(units * t / parts, units * (t + 1) / parts); };
+        run(parts, task);
+    }
+
 private:
     using TaskFn = void (*)(void*, int);
     explicit ThreadPool(int n);
