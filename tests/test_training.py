@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import pyfwd
-from pyfwd import optim
+from pyfwd import optim, training
 from pyfwd._config import resolve
 from pyfwd.backends.numpy_ref import FUNCTIONS
 from pyfwd.network import _is_frozen
@@ -53,18 +53,25 @@ def test_fit_is_reproducible_and_backends_agree():
         np.testing.assert_allclose(w, finals["numpy"], rtol=1e-3, atol=1e-4)
 
 
-def test_fit_respects_the_read_only_contract(monkeypatch):
-    """Every step replaces the parameters by frozen arrays with one version bump, and
-    the backend packs once per step (not once per parameter or layer call)."""
+@pytest.mark.parametrize("native", [False, True])
+def test_fit_respects_the_read_only_contract(monkeypatch, native):
+    """Parameters are only ever replaced by frozen arrays, with one version bump and
+    one packing per update Python can see: per step in the Python loop, per run of
+    steps in the native loop (the cpp backend's fit: the whole epoch without verbose)."""
     X, y = blobs(100)
     net = pyfwd.Network([4, 8, 8, 3], ["relu", "relu", "softmax"], seed=0)
     be = resolve("cpp" if "cpp" in pyfwd.backends() else pyfwd.backends()[0])
+    if native and be.name != "cpp":
+        pytest.skip("the native training loop is the cpp backend's")
+    if not native:
+        monkeypatch.setattr(training, "_native", lambda *a: False)
     calls = []
     real = type(be).prepare
     monkeypatch.setattr(type(be), "prepare", lambda self, *a: calls.append(1) or real(self, *a))
     v0 = net._version
     net.fit(X, y, epochs=1, batch_size=25, verbose=False, backend=be.name)
-    assert net._version == v0 + 4 and len(calls) == 4
+    updates = 1 if native else 4
+    assert net._version == v0 + updates and len(calls) == updates
     assert all(_is_frozen(p) for p in net.params.values())
     with pytest.raises(ValueError):
         net.params["W1"].flags.writeable = True
@@ -261,3 +268,112 @@ def test_optimizer_pickles_as_a_checkpoint(make):
         o.net.fit(X, y, optimizer=o, epochs=2, batch_size=32, seed=5, verbose=False)
     for k in net.params:
         np.testing.assert_array_equal(copy.net.params[k], net.params[k], err_msg=k)
+
+
+# -- the native training loop (train_loop.h) -------------------------------------------
+def _fit_both(monkeypatch, dims, dtype, make_opt, threads, batch, epochs=2, verbose=False, n=150):
+    """(net, opt, history) of fit through the native loop and through the Python loop
+    over _core calls, from the same start."""
+    X, y = blobs(n, seed=len(dims))
+    X = np.ascontiguousarray(np.tile(X, (1, 3))[:, :dims[0]], dtype=dtype)
+    out = []
+    for native in (True, False):
+        pyfwd.set_num_threads(threads)
+        net = pyfwd.Network(dims, ["relu"] * (len(dims) - 2) + ["softmax"], dtype=dtype, seed=3)
+        opt = make_opt(net)
+        with monkeypatch.context() as m:
+            if not native:
+                m.setattr(training, "_native", lambda *a: False)
+            else:
+                assert training._native(net, resolve("cpp"), __import__("pyfwd").losses.targets(
+                    "cross_entropy", y, len(y), dims[-1]), opt)
+            h = net.fit(X, y, optimizer=opt, epochs=epochs, batch_size=batch, seed=5, verbose=verbose,
+                        backend="cpp", stream=io.StringIO())
+        out.append((net, opt, h))
+    return out
+
+
+def _same_training(a, b, what):
+    (na, oa, ha), (nb, ob, hb) = a, b
+    assert ha == hb, what
+    assert oa.steps == ob.steps, what
+    for k in na.params:
+        assert na.params[k].tobytes() == nb.params[k].tobytes(), f"{what}: {k}"
+    assert oa.state.keys() == ob.state.keys(), what
+    for k in oa.state:
+        for s in oa.state[k]:
+            assert oa.state[k][s].tobytes() == ob.state[k][s].tobytes(), f"{what}: state {k} {s}"
+
+
+NATIVE_OPTS = {
+    "adam": lambda n: optim.Adam(n, lr=1e-2),
+    "adam-l2": lambda n: optim.Adam(n, lr=1e-2, weight_decay=1e-2),
+    "adamw": lambda n: optim.AdamW(n, lr=1e-2),
+    "sgd": lambda n: optim.SGD(n, lr=0.1),
+    "momentum": lambda n: optim.SGD(n, lr=0.05, momentum=0.9),
+    "nesterov-wd": lambda n: optim.SGD(n, lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
+}
+
+
+@pytest.mark.skipif("cpp" not in pyfwd.backends(), reason="the native training loop is the cpp backend's")
+@pytest.mark.parametrize("opt", sorted(NATIVE_OPTS))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_native_training_loop_gives_the_bits_of_the_python_loop(monkeypatch, opt, dtype, restore_threads):
+    """fit's native runs (the cpp backend: whole epochs, or verbose runs sized by time)
+    against the Python loop over _core calls they replace, bit for bit: parameters,
+    optimiser state and step count, history. Depths 1-3, batches that do and do not
+    divide the data (a short last batch), the dot path (<= 16 rows) and the packed one,
+    1 and 2 threads, 2 epochs (the optimiser carried across runs)."""
+    cases = [([12, 3], 1, 16), ([12, 9, 3], 2, 64), ([12, 40, 7, 3], 2, 37), ([12, 9, 3], 1, 150)]
+    for dims, threads, batch in cases:
+        a, b = _fit_both(monkeypatch, dims, dtype, NATIVE_OPTS[opt], threads, batch)
+        _same_training(a, b, f"{opt} {dims} T={threads} batch={batch}")
+
+
+@pytest.mark.skipif("cpp" not in pyfwd.backends(), reason="the native training loop is the cpp backend's")
+def test_native_training_loop_in_runs_for_the_progress_bar(monkeypatch, restore_threads):
+    """verbose=True splits each epoch into runs (the first of 8 steps, then sized to report
+    about every _RUN_REPORT_S): the same bits as one run per epoch and as the Python loop,
+    and the bar reaches every epoch's end."""
+    monkeypatch.setattr(training, "_RUN_REPORT_S", 1e-4)  # runs of a few steps
+    for make in (NATIVE_OPTS["adam"], NATIVE_OPTS["momentum"]):
+        a, b = _fit_both(monkeypatch, [12, 9, 3], np.float32, make, 2, 4, verbose=True, n=240)
+        _same_training(a, b, "verbose runs")
+        quiet, _ = _fit_both(monkeypatch, [12, 9, 3], np.float32, make, 2, 4, verbose=False, n=240)
+        _same_training(a, quiet, "verbose runs vs one run per epoch")
+
+
+@pytest.mark.skipif("cpp" not in pyfwd.backends(), reason="the native training loop is the cpp backend's")
+def test_native_training_loop_fails_before_changing_anything(monkeypatch):
+    """A run that raises (here: refused input, as a Ctrl-C would stop it) leaves the
+    parameters, the optimiser's state and step count as they were; SGD's momentum
+    buffers made for the run are dropped, so the next step starts them again."""
+    X, y = blobs(60)
+    net = pyfwd.Network([4, 8, 3], ["relu", "softmax"], seed=0)
+    opt = optim.SGD(net, lr=0.1, momentum=0.9)
+    before = {k: v.copy() for k, v in net.params.items()}
+    X2 = np.ascontiguousarray(X)
+    with pytest.raises(ValueError, match="order"):
+        training._native_run(net, resolve("cpp"), opt, X2, y.astype(np.int64), np.full(60, 99), 16, 0, 2, 0.0)
+    assert all(np.array_equal(net.params[k], before[k]) for k in before)
+    assert opt.steps == 0 and all("momentum" not in st for st in opt.state.values())
+    adam = optim.Adam(net, lr=1e-2)
+    with pytest.raises(ValueError, match="past the end"):
+        training._native_run(net, resolve("cpp"), adam, X2, y.astype(np.int64), np.arange(60), 16, 3, 2, 0.0)
+    assert adam.steps == 0 and all(not st["exp_avg"].any() and not st["exp_avg_sq"].any()
+                                   for st in adam.state.values())
+    assert all(np.array_equal(net.params[k], before[k]) for k in before)
+
+
+def test_subclassed_optimizers_step_from_python():
+    """A user's optimiser subclass may change the update: fit steps it from Python."""
+    class Halved(optim.SGD):
+        def _update_core(self, core, keys, ps, gs):
+            return super()._update_core(core, keys, ps, [g * 0.5 for g in gs])
+
+    net = pyfwd.Network([4, 8, 3], ["relu", "softmax"], seed=0)
+    X, y = blobs(60)
+    t = pyfwd.losses.targets("cross_entropy", y, len(y), 3)
+    for be in pyfwd.backends():
+        assert not training._native(net, resolve(be), t, Halved(net, lr=0.1))
+    assert training._native(net, resolve("cpp"), t, optim.SGD(net, lr=0.1)) == ("cpp" in pyfwd.backends())

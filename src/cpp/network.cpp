@@ -9,9 +9,9 @@
 namespace pyfwd {
 
 template <typename T>
-std::shared_ptr<const PackedNet<T>> pack_network(const std::vector<MatView<T>>& weights,
-                                                 const std::vector<const T*>& biases,
-                                                 const std::vector<int>& acts, int nthreads) {
+std::shared_ptr<PackedNet<T>> pack_network(const std::vector<MatView<T>>& weights,
+                                           const std::vector<const T*>& biases, const std::vector<int>& acts,
+                                           int nthreads) {
     const Dispatch& d = active_dispatch();
     auto net = std::make_shared<PackedNet<T>>();
     net->isa = d.isa;
@@ -32,6 +32,20 @@ std::shared_ptr<const PackedNet<T>> pack_network(const std::vector<MatView<T>>& 
     }
     net->acts = acts;
     return net;
+}
+
+template <typename T>
+void repack_network(PackedNet<T>& net, const std::vector<MatView<T>>& weights, const std::vector<const T*>& biases,
+                    int nthreads) {
+    const size_t L = net.w.size();
+    if (weights.size() != L || biases.size() != L) throw std::invalid_argument("repack_network: inconsistent layers");
+    for (size_t l = 0; l < L; ++l) {
+        const MatView<T>& W = weights[l];
+        if (W.rows != net.dims[l + 1] || W.cols != net.dims[l])
+            throw std::invalid_argument("repack_network: a layer changed shape");
+        pack_w(*net.kb, W.data, W.rows, W.cols, W.rs, W.cs, net.w[l]->data(), nthreads);
+        if (!net.b[l].empty()) std::copy(biases[l], biases[l] + W.rows, net.b[l].begin());
+    }
 }
 
 template <typename T>
@@ -80,8 +94,11 @@ void network_forward(const PackedNet<T>& net, const MatView<T>& X, T* out, int n
 }
 
 #define PYFWD_INSTANTIATE(T)                                                                               \
-    template std::shared_ptr<const PackedNet<T>> pack_network<T>(                                           \
-        const std::vector<MatView<T>>&, const std::vector<const T*>&, const std::vector<int>&, int);        \
+    template std::shared_ptr<PackedNet<T>> pack_network<T>(const std::vector<MatView<T>>&,                  \
+                                                           const std::vector<const T*>&, const std::vector<int>&, \
+                                                           int);                                            \
+    template void repack_network<T>(PackedNet<T>&, const std::vector<MatView<T>>&, const std::vector<const T*>&, \
+                                    int);                                                                   \
     template void network_forward<T>(const PackedNet<T>&, const MatView<T>&, T*, int, const std::vector<T*>&, \
                                      const std::vector<T*>&);
 PYFWD_INSTANTIATE(float)

@@ -32,9 +32,15 @@ struct PackedNet {
 // Pack every layer for the active ISA. weights[l] is (dims[l+1], dims[l]); biases[l] has
 // data == nullptr for none.
 template <typename T>
-std::shared_ptr<const PackedNet<T>> pack_network(const std::vector<MatView<T>>& weights,
-                                                 const std::vector<const T*>& biases,
-                                                 const std::vector<int>& acts, int nthreads);
+std::shared_ptr<PackedNet<T>> pack_network(const std::vector<MatView<T>>& weights,
+                                           const std::vector<const T*>& biases, const std::vector<int>& acts,
+                                           int nthreads);
+
+// Pack new values of the same layers into net's buffers (no allocation): the training
+// loop's repack after each update. Shapes and the ISA level are net's.
+template <typename T>
+void repack_network(PackedNet<T>& net, const std::vector<MatView<T>>& weights, const std::vector<const T*>& biases,
+                    int nthreads);
 
 // Forward of M samples X (M, dims[0]) into out (M, dims.back()) C-contiguous.
 // With Z and A non-empty (L pointers each, C-contiguous (M, dims[l+1])), writes every

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "bindings.h"
+#include "train_loop.h"
 #include "train_step.h"
 
 namespace py = pybind11;
@@ -33,6 +34,16 @@ public:
         if (acts_.back() != ACT_SOFTMAX)
             throw std::invalid_argument("xent_gradients: the output layer must be softmax");
         return f64_ ? xent_t<double>(X, y, p64_) : xent_t<float>(X, y, p32_);
+    }
+
+    // A run of fit's steps natively (train_loop.h): see the binding's docstring.
+    py::tuple fit_xent_steps(const py::array& X, const py::array& y, const py::array& order, int64_t start,
+                             int64_t batch, int64_t nsteps, double total, const py::dict& rule,
+                             const py::object& per_step, const py::list& states, const std::vector<bool>& firsts) {
+        if (acts_.back() != ACT_SOFTMAX)
+            throw std::invalid_argument("fit_xent_steps: the output layer must be softmax");
+        return f64_ ? fit_t<double>(X, y, order, start, batch, nsteps, total, rule, per_step, states, firsts)
+                    : fit_t<float>(X, y, order, start, batch, nsteps, total, rule, per_step, states, firsts);
     }
 
     std::string isa() const { return isa_name(isa_); }
@@ -184,6 +195,128 @@ private:
         return py::make_tuple(r.loss, r.correct, grads);
     }
 
+    template <typename T>
+    py::tuple fit_t(const py::array& X, const py::array& y, const py::array& order, int64_t start, int64_t batch,
+                    int64_t nsteps, double total, const py::dict& rule_d, const py::object& per_step,
+                    const py::list& states, const std::vector<bool>& firsts) {
+        py::array keepx;
+        const MatView<T> xv = mat_view<T>(X, keepx, "X");
+        const size_t L = weights_.size();
+        const int64_t n = xv.rows;
+        std::vector<int64_t> dims{py::cast<py::array>(weights_[0]).shape(1)};
+        for (size_t l = 0; l < L; ++l) dims.push_back(py::cast<py::array>(weights_[l]).shape(0));
+        if (xv.cols != dims[0])
+            throw std::invalid_argument("X has " + std::to_string(xv.cols) + " features, the network takes " +
+                                        std::to_string(dims[0]));
+        if (n == 0) throw std::invalid_argument("fit_xent_steps: no training rows");
+        py::array_t<int64_t> keepy, keepo;
+        const int64_t* Y = class_indices(y, keepy, n, dims[L], "X");
+        keepo = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(order);
+        if (!keepo || keepo.ndim() != 1 || keepo.shape(0) != n)
+            throw std::invalid_argument("order must hold one int64 row index per row of X");
+        const int64_t* O = keepo.data();
+        for (int64_t i = 0; i < n; ++i)
+            if (O[i] < 0 || O[i] >= n) throw std::invalid_argument("order[" + std::to_string(i) + "] is not a row of X");
+        if (batch < 1 || start < 0 || nsteps < 0 || (nsteps > 0 && (start + nsteps - 1) * batch >= n))
+            throw std::invalid_argument("fit_xent_steps: steps past the end of the epoch");
+
+        RunRule rule;
+        auto num = [&](const char* k) { return py::cast<double>(rule_d[k]); };
+        const std::string kind = py::cast<std::string>(rule_d["kind"]);
+        if (kind == "adam") {
+            rule.adam = true;
+            rule.b1 = num("b1");
+            rule.one_minus_b1 = num("one_minus_b1");
+            rule.b2 = num("b2");
+            rule.one_minus_b2 = num("one_minus_b2");
+            rule.eps = num("eps");
+            rule.weight_decay = num("weight_decay");
+            rule.decay = num("decay");
+            rule.decoupled = py::cast<bool>(rule_d["decoupled"]);
+        } else if (kind == "sgd") {
+            rule.lr = num("lr");
+            rule.weight_decay = num("weight_decay");
+            rule.momentum = num("momentum");
+            rule.nesterov = py::cast<bool>(rule_d["nesterov"]);
+        } else {
+            throw std::invalid_argument("fit_xent_steps: rule kind must be 'adam' or 'sgd', got '" + kind + "'");
+        }
+        py::array_t<double> keeps;
+        if (rule.adam) {
+            keeps = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(per_step);
+            if (!keeps || keeps.size() != 2 * nsteps)
+                throw std::invalid_argument("per_step must hold (step_size, bc2) for each step");
+            rule.per_step = keeps.data();
+        }
+        const size_t nstate = rule.adam ? 2 : (rule.momentum != 0.0 ? 1 : 0);
+        if (states.size() != 2 * L || firsts.size() != 2 * L)
+            throw std::invalid_argument("fit_xent_steps: one state list and one 'first' per parameter");
+
+        // Working copies: value, next value, gradient, optimiser state.
+        std::vector<std::vector<T>> store;
+        std::vector<ParamSlot<T>> slots(2 * L);
+        std::vector<py::array> state_arrays;
+        auto take = [&](int64_t count) {
+            store.emplace_back(static_cast<std::size_t>(count));
+            return store.back().data();
+        };
+        store.reserve(2 * L * (3 + nstate));
+        for (size_t i = 0; i < 2 * L; ++i) {
+            const size_t l = i / 2;
+            const bool is_w = i % 2 == 0;
+            const py::array src = py::cast<py::array>(is_w ? weights_[l] : biases_[l]);
+            ParamSlot<T>& p = slots[i];
+            p.n = is_w ? dims[l + 1] * dims[l] : dims[l + 1];
+            if (src.size() != p.n) throw std::invalid_argument("fit_xent_steps: a parameter has the wrong size");
+            const py::array_t<T, py::array::c_style | py::array::forcecast> c =
+                py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(src);
+            p.cur = take(p.n);
+            std::copy(c.data(), c.data() + p.n, p.cur);
+            p.next = take(p.n);
+            p.grad = take(p.n);
+            p.first = firsts[i];
+            const py::list st = py::cast<py::list>(states[i]);
+            if (st.size() != nstate)
+                throw std::invalid_argument("fit_xent_steps: parameter " + std::to_string(i) + " needs " +
+                                            std::to_string(nstate) + " state arrays");
+            for (size_t k = 0; k < nstate; ++k) {
+                py::array a = py::cast<py::array>(st[k]);
+                if (!py::isinstance<py::array_t<T>>(a) || !(a.flags() & py::array::c_style) || a.size() != p.n ||
+                    !a.writeable())
+                    throw std::invalid_argument("fit_xent_steps: optimiser state must be writable C-contiguous arrays "
+                                                "of the parameters' dtype and sizes");
+                p.state[k] = take(p.n);
+                std::copy(static_cast<const T*>(a.data()), static_cast<const T*>(a.data()) + p.n, p.state[k]);
+                state_arrays.push_back(a);
+            }
+        }
+        std::vector<MatView<T>> ws(L);
+        std::vector<const T*> bs(L);
+        for (size_t l = 0; l < L; ++l) {
+            ws[l] = MatView<T>{slots[2 * l].cur, dims[l + 1], dims[l], dims[l], 1};
+            bs[l] = slots[2 * l + 1].cur;
+        }
+        const int nt = pool_threads();
+        RunResult r;
+        without_gil([&] {
+            std::shared_ptr<PackedNet<T>> net = pack_network<T>(ws, bs, acts_, nt);
+            r = pyfwd::fit_xent_steps<T>(*net, slots, xv, Y, O, n, batch, start, nsteps, rule, total, nt);
+        });
+        // Finished (a stopped run raised above): commit the state, hand back the parameters.
+        size_t a = 0;
+        for (const ParamSlot<T>& p : slots)
+            for (size_t k = 0; k < nstate; ++k, ++a)
+                std::copy(p.state[k], p.state[k] + p.n, static_cast<T*>(state_arrays[a].mutable_data()));
+        py::list params;
+        for (const ParamSlot<T>& p : slots) {
+            PyObject* bytes = PyBytes_FromStringAndSize(reinterpret_cast<const char*>(p.cur),
+                                                        p.n * static_cast<py::ssize_t>(sizeof(T)));
+            if (bytes == nullptr) throw py::error_already_set();
+            params.append(py::reinterpret_steal<py::bytes>(bytes));
+        }
+        return py::make_tuple(r.total, r.correct, params);
+    }
+
     py::list weights_, biases_;  // references: the Python Network keeps them read-only
     std::vector<int> acts_;
     bool f64_ = false;
@@ -206,6 +339,17 @@ void register_network(py::module_& m) {
              "(loss, correct, [dW1, db1, ...]) of a softmax output under cross-entropy with class indices y: "
              "forward, loss head and backward pass in one call (train_step.h), the GIL released; the bits "
              "of the Python loop over _core calls.")
+        .def("fit_xent_steps", &pyfwd::PyNetwork::fit_xent_steps, py::arg("X"), py::arg("y"), py::arg("order"),
+             py::arg("start"), py::arg("batch"), py::arg("nsteps"), py::arg("total"), py::arg("rule"),
+             py::arg("per_step"), py::arg("states"), py::arg("firsts"),
+             "(total, correct, [W1, b1, ...] as bytes): steps start..start+nsteps-1 of an epoch of fit over X, y "
+             "(class indices) in the order `order`, batch rows per step, natively (train_loop.h): from this "
+             "network's parameters, the optimiser `rule` (a dict: kind 'adam' with b1, one_minus_b1, b2, "
+             "one_minus_b2, eps, weight_decay, decay, decoupled and per_step (nsteps, 2) step_size/bc2; or kind "
+             "'sgd' with lr, weight_decay, momentum, nesterov), `states` (per parameter: [m, v], [buf] or []) "
+             "updated in place once the run has finished, `firsts` (SGD: the run's first step starts that "
+             "momentum buffer). total: the running loss sum to continue. The GIL is released; Ctrl-C stops "
+             "the run and leaves the states untouched. The bits of fit's Python loop over _core calls.")
         .def_property_readonly("isa", &pyfwd::PyNetwork::isa, "ISA level the weights are packed for")
         .def_property_readonly("dims", &pyfwd::PyNetwork::dims);
 }

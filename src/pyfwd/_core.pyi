@@ -62,6 +62,12 @@ class Network:
                        ) -> tuple[float, int, list[npt.NDArray[np.floating]]]:
         """(loss, correct, [dW1, db1, ...]) of a softmax output under cross-entropy with class indices:
         forward, loss head and backward pass in one call."""
+    def fit_xent_steps(self, X: npt.NDArray[np.floating], y: npt.NDArray[np.int64], order: npt.NDArray[np.int64],
+                       start: int, batch: int, nsteps: int, total: float, rule: dict[str, Any],
+                       per_step: npt.NDArray[np.float64] | None, states: list[list[npt.NDArray[np.floating]]],
+                       firsts: list[bool]) -> tuple[float, int, list[bytes]]:
+        """(total, correct, [W1, b1, ...] as bytes): steps start..start+nsteps-1 of an epoch of fit, natively
+        (train_loop.h), from this network's parameters; states updated in place once the run finished."""
     @property
     def isa(self) -> str: ...
     @property

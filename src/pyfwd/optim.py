@@ -123,6 +123,14 @@ class Optimizer:
             new = {k: self._update_numpy(k, params[k], grads[k]) for k in keys}
         self.net._assign_params(new)
 
+    def _run_plan(self, keys: list, nsteps: int):
+        """The optimiser of a native run of *nsteps* steps over parameters *keys*
+        (``_core.Network.fit_xent_steps``, train_loop.h): ``(rule, per_step, states,
+        firsts, created)``, the state arrays made ready (*created*: the keys whose state
+        was made here, to drop if the run does not finish); None when this optimiser
+        has no native form (fit then steps it from Python)."""
+        return None
+
     def _update_core(self, core, keys: list, ps: list, gs: list) -> list:
         """The new values (bytes, from the core) of parameters *keys* (*ps* read-only,
         C-ordered, the network's dtype; *gs* their gradients, same shapes and dtype)."""
@@ -158,6 +166,24 @@ class SGD(Optimizer):
                 bufs[i] = st["momentum"]
         return core.sgd_update(ps, gs, bufs, firsts, self.lr, self.weight_decay, self.momentum, self.nesterov)
 
+    def _run_plan(self, keys, nsteps):
+        params = self.net._params
+        states, firsts, created = [], [], []
+        for k in keys:
+            if not self.momentum:
+                states.append([])
+                firsts.append(False)
+                continue
+            st = self.state.setdefault(k, {})
+            if st.get("momentum") is None:  # as _update_core: the first step sets buf = g
+                st["momentum"] = np.empty_like(params[k])
+                created.append(k)
+            states.append([st["momentum"]])
+            firsts.append(k in created)
+        rule = {"kind": "sgd", "lr": self.lr, "weight_decay": self.weight_decay, "momentum": self.momentum,
+                "nesterov": self.nesterov}
+        return rule, None, states, firsts, created
+
     def _update_numpy(self, key, p, g):
         if self.weight_decay:
             g = g + self.weight_decay * p
@@ -192,15 +218,32 @@ class Adam(Optimizer):
             st["exp_avg"], st["exp_avg_sq"] = np.zeros_like(p), np.zeros_like(p)
         return st
 
-    def _update_core(self, core, keys, ps, gs):
+    def _bias_terms(self, t: int) -> tuple:
+        """(step_size, bc2) of step *t*: lr/(1-b1^t) and sqrt(1-b2^t), in float64."""
         b1, b2 = self.betas
+        return self.lr / (1.0 - b1 ** t), float(np.sqrt(1.0 - b2 ** t))
+
+    def _rule(self) -> dict:
+        """The step's constants other than the bias corrections (as the core takes them)."""
+        b1, b2 = self.betas
+        return {"kind": "adam", "b1": b1, "one_minus_b1": 1.0 - b1, "b2": b2, "one_minus_b2": 1.0 - b2,
+                "eps": self.eps, "weight_decay": 0.0 if self._decoupled else self.weight_decay,
+                "decay": 1.0 - self.lr * self.weight_decay, "decoupled": self._decoupled and self.weight_decay != 0}
+
+    def _update_core(self, core, keys, ps, gs):
         sts = [self._moments(k, p) for k, p in zip(keys, ps)]
-        t = self.steps
-        decoupled = self._decoupled and self.weight_decay != 0
-        coupled_wd = 0.0 if self._decoupled else self.weight_decay
+        r = self._rule()
+        step_size, bc2 = self._bias_terms(self.steps)
         return core.adam_update(ps, gs, [st["exp_avg"] for st in sts], [st["exp_avg_sq"] for st in sts],
-                                b1, 1.0 - b1, b2, 1.0 - b2, self.lr / (1.0 - b1 ** t), np.sqrt(1.0 - b2 ** t),
-                                self.eps, coupled_wd, 1.0 - self.lr * self.weight_decay, decoupled)
+                                r["b1"], r["one_minus_b1"], r["b2"], r["one_minus_b2"], step_size, bc2,
+                                r["eps"], r["weight_decay"], r["decay"], r["decoupled"])
+
+    def _run_plan(self, keys, nsteps):
+        params = self.net._params
+        sts = [self._moments(k, params[k]) for k in keys]  # new moments are zeros: nothing to undo
+        per_step = np.array([self._bias_terms(t) for t in range(self.steps + 1, self.steps + nsteps + 1)],
+                            dtype=np.float64).reshape(nsteps, 2)
+        return (self._rule(), per_step, [[st["exp_avg"], st["exp_avg_sq"]] for st in sts], [False] * len(keys), [])
 
     def _update_numpy(self, key, p, g):
         b1, b2 = self.betas

@@ -8,6 +8,12 @@ head (loss value and its gradient wrt the output) is computed in float64 from
 the backend's own ``Z_L``/``A_L`` on every backend; the ``numpy`` backend then
 runs the whole backward pass in float64 from the cache (the oracle), the others
 in the network's dtype.
+
+On the ``cpp`` backend, fit's common case (softmax output, cross-entropy on class
+indices, SGD/Adam/AdamW) runs its steps natively (``_core.Network.fit_xent_steps``,
+train_loop.h): a whole epoch per call, or runs sized to update the progress bar about
+every 0.1 s, with no Python between the steps and the same bits as the per-step loop
+below. The network and the optimiser are updated when a run finishes.
 """
 from __future__ import annotations
 
@@ -67,6 +73,39 @@ def _batch_grads(net: "Network", be, X2: np.ndarray, t: losses.Targets):
                          dZ=g if wrt == "Z" else None, input_grad=False)
     dt = net.dtype
     return value, {k: v.astype(dt, copy=False) for k, v in grads.items()}, correct
+
+
+#: fit's native runs (train_loop.h) report progress about this often (verbose=True).
+_RUN_REPORT_S = 0.1
+
+
+def _native(net: "Network", be, t: losses.Targets, opt: optim.Optimizer) -> bool:
+    """Whether fit's steps can run natively (``_core.Network.fit_xent_steps``): the
+    ``cpp`` backend, the one-call step's case (:func:`_batch_grads`), and one of
+    pyfwd's own optimisers stepping through the core (a subclass may change the update)."""
+    return (be.name == "cpp" and t.loss == "cross_entropy" and t.index is not None
+            and net.activations[-1] == "softmax" and opt.fused
+            and type(opt) in (optim.SGD, optim.Adam, optim.AdamW))
+
+
+def _native_run(net: "Network", be, opt: optim.Optimizer, X2: np.ndarray, index: np.ndarray,
+                order: np.ndarray, batch: int, start: int, nsteps: int, total: float) -> tuple:
+    """Steps start..start+nsteps-1 of an epoch in one core call: the network's
+    parameters and the optimiser's state and step count are updated only when the
+    run finishes (a Ctrl-C leaves both as they were). Returns (total, correct)."""
+    keys = [f"{k}{l}" for l in range(1, net.num_layers + 1) for k in "Wb"]
+    rule, per_step, states, firsts, created = opt._run_plan(keys, nsteps)
+    try:
+        total, correct, flat = net._state(be).fit_xent_steps(X2, index, order, start, batch, nsteps, total, rule,
+                                                              per_step, states, firsts)
+    except BaseException:
+        for k in created:  # made for this run's first step: the next step must start them again
+            opt.state[k].pop("momentum", None)
+        raise
+    opt.steps += nsteps
+    params = net._params
+    net._assign_params({k: optim._frozen_from(b, params[k]) for k, b in zip(keys, flat)})
+    return total, correct
 
 
 def loss_and_gradients(net: "Network", X, y, loss=None, backend=None):
@@ -181,25 +220,41 @@ def fit(net: "Network", X, y, loss=None, optimizer="adam", lr: float = 1e-3, epo
         if classify:
             history["val_accuracy"] = []
     steps = math.ceil(n / batch_size)
-    # each batch gathered into one reused buffer (a fresh array per step costs more
-    # than the copy); the step is done with it before the next gather
-    xbuf = np.empty((min(batch_size, n), X2.shape[1]), dtype=X2.dtype)
+    native = _native(net, be, t, opt)
+    # the Python loop gathers each batch into one reused buffer (a fresh array per step
+    # costs more than the copy); the step is done with it before the next gather
+    xbuf = np.empty((0 if native else min(batch_size, n), X2.shape[1]), dtype=X2.dtype)
     for epoch in range(1, epochs + 1):
         order = rng.permutation(n) if shuffle else np.arange(n)
         bar = EpochBar(epoch, epochs, steps, enabled=verbose, stream=stream)
         total, correct, seen = 0.0, 0.0, 0
         t0 = time.perf_counter()
-        for step in range(steps):
-            idx = order[step * batch_size:(step + 1) * batch_size]
-            tb = t.take(idx)
-            xb = np.take(X2, idx, axis=0, out=xbuf[:len(idx)])
-            value, grads, right = _batch_grads(net, be, xb, tb)
-            if classify:
+        if native:
+            # runs of steps in the core (train_loop.h): the whole epoch, or (verbose) runs
+            # sized from the first one to report about every _RUN_REPORT_S
+            step, run = 0, steps if not verbose else min(steps, 8)
+            while step < steps:
+                nrun = min(run, steps - step)
+                tr = time.perf_counter()
+                total, right = _native_run(net, be, opt, X2, t.index, order, batch_size, step, nrun, total)
                 correct += right
-            opt._apply(grads)
-            total += value * len(idx)
-            seen += len(idx)
-            bar.update(step + 1, f"loss {total / seen:.4f}")
+                step += nrun
+                seen = min(n, step * batch_size)
+                bar.update(step, f"loss {total / seen:.4f}")
+                per_step = (time.perf_counter() - tr) / nrun
+                run = max(1, int(_RUN_REPORT_S / max(per_step, 1e-9)))
+        else:
+            for step in range(steps):
+                idx = order[step * batch_size:(step + 1) * batch_size]
+                tb = t.take(idx)
+                xb = np.take(X2, idx, axis=0, out=xbuf[:len(idx)])
+                value, grads, right = _batch_grads(net, be, xb, tb)
+                if classify:
+                    correct += right
+                opt._apply(grads)
+                total += value * len(idx)
+                seen += len(idx)
+                bar.update(step + 1, f"loss {total / seen:.4f}")
         metrics = {"loss": total / seen}
         if classify:
             metrics["accuracy"] = correct / seen
