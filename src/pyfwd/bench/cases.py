@@ -164,10 +164,10 @@ PROFILES = {
         LAYER_SHAPES[:3], ("relu", "sigmoid", "softmax", "gelu"),
         (MLPS[0], (MLPS[1][0], MLPS[1][1], (1, 64, 1024)), (MLPS[2][0], MLPS[2][1], (1,)),
          (MLPS[3][0], MLPS[3][1], (2048,))),
-        (MLPS16[0], (MLPS16[1][0], MLPS16[1][1], (1,))), TRAINS, train_epochs=2,
+        (MLPS16[0], (MLPS16[1][0], MLPS16[1][1], (1,))), TRAINS, train_epochs=3,
         budget_s=0.04, max_call_s=0.5, min_samples=3, pause_s=0.12, train_slow=False,
         notes=("quick: sizes capped at 1024, no 60000 batch, 4 activations, small budgets; "
-               "16-bit weights at b=64 and b=1 only; train: 2 timed epochs, no numba or torch.compile",)),
+               "16-bit weights at b=64 and b=1 only; train: 3 timed epochs (a true median), no numba or torch.compile",)),
     # For the test-suite: seconds end to end, every code path.
     "tiny": Profile(
         "tiny", {"float32": (8, 16), "float64": (8,)}, ((3, 5, 4),), ((3, 5, 4),),
