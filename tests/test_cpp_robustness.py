@@ -144,6 +144,60 @@ def test_ctrl_c_interrupts_long_call():
     assert p.returncode == 0 and p.stdout.rstrip().endswith("ok"), p.stdout + p.stderr
 
 
+FIT_INTERRUPT_SCENARIO = """
+    import signal, threading, time
+    import numpy as np, pyfwd
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    pyfwd.set_num_threads(2)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((4096, 784)).astype(np.float32)
+    y = rng.integers(0, 10, 4096)
+    net = pyfwd.Network([784, 1024, 1024, 10], ["relu", "relu", "softmax"], seed=0)
+    opt = pyfwd.optim.Adam(net, lr=1e-3)
+    t0 = time.perf_counter()
+    net.fit(X[:640], y[:640], optimizer=opt, epochs=1, verbose=False, backend="cpp")  # 10 steps
+    step = (time.perf_counter() - t0) / 10
+    epoch = 64 * step  # the next fit: one native run of 64 steps
+    assert epoch > 0.5, f"an epoch takes {epoch:.2f} s: too short to interrupt"
+    before = {k: v.copy() for k, v in net.params.items()}
+    state = {k: {s: a.copy() for s, a in st.items()} for k, st in opt.state.items()}
+    version = net._version
+    timer = threading.Timer(0.25 * epoch, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT))
+    timer.start()
+    t0 = time.perf_counter()
+    try:
+        net.fit(X, y, optimizer=opt, epochs=1, verbose=False, backend="cpp")
+    except KeyboardInterrupt:
+        took = time.perf_counter() - t0
+    else:
+        raise AssertionError("fit finished without KeyboardInterrupt")
+    timer.join()
+    assert took < 0.75 * epoch, f"interrupted after {took:.2f} s of an epoch of {epoch:.2f} s"
+    # the interrupted run changed nothing: parameters, version, optimiser state and steps
+    assert net._version == version and opt.steps == 10
+    assert all(net.params[k].tobytes() == before[k].tobytes() for k in before)
+    assert all(opt.state[k][s].tobytes() == state[k][s].tobytes() for k in state for s in state[k])
+    # and training goes on from there: the same bits as a fresh copy trained the same way
+    twin = pyfwd.Network.from_arrays(net.weights, net.biases, net.activations)
+    twin_opt = pyfwd.optim.Adam(twin, lr=1e-3)
+    twin_opt.state = {k: {s: a.copy() for s, a in st.items()} for k, st in state.items()}
+    twin_opt.steps = 10
+    for n, o in ((net, opt), (twin, twin_opt)):
+        n.fit(X[:256], y[:256], optimizer=o, epochs=1, verbose=False, backend="cpp")
+    assert all(net.params[k].tobytes() == twin.params[k].tobytes() for k in before)
+    print(f"ok: epoch {epoch:.2f} s, interrupted after {took:.2f} s")
+"""
+
+
+def test_ctrl_c_interrupts_native_training():
+    """Ctrl-C during fit's native run (a whole epoch in one core call) stops it within
+    a step or so, raises KeyboardInterrupt, and leaves the network and the optimiser as
+    they were before the run, ready to train on."""
+    p = run_py(FIT_INTERRUPT_SCENARIO, timeout=600)
+    assert p.returncode == 0 and "ok:" in p.stdout, p.stdout + p.stderr
+
+
 # -- PYFWD_ISA ---------------------------------------------------------------------
 @pytest.mark.parametrize("spelling", [str.upper, lambda s: f"  {s}\n", str.title])
 def test_pyfwd_isa_case_and_whitespace(spelling):

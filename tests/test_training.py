@@ -271,11 +271,16 @@ def test_optimizer_pickles_as_a_checkpoint(make):
 
 
 # -- the native training loop (train_loop.h) -------------------------------------------
-def _fit_both(monkeypatch, dims, dtype, make_opt, threads, batch, epochs=2, verbose=False, n=150):
+def _fit_both(monkeypatch, dims, dtype, make_opt, threads, batch, epochs=2, verbose=False, n=150, layout="C",
+              shuffle=True):
     """(net, opt, history) of fit through the native loop and through the Python loop
-    over _core calls, from the same start."""
+    over _core calls, from the same start; X C-ordered, Fortran-ordered or strided."""
     X, y = blobs(n, seed=len(dims))
     X = np.ascontiguousarray(np.tile(X, (1, 3))[:, :dims[0]], dtype=dtype)
+    if layout == "F":
+        X = np.asfortranarray(X)
+    elif layout == "strided":
+        X = np.repeat(X, 2, axis=1)[:, ::2]
     out = []
     for native in (True, False):
         pyfwd.set_num_threads(threads)
@@ -288,7 +293,7 @@ def _fit_both(monkeypatch, dims, dtype, make_opt, threads, batch, epochs=2, verb
                 assert training._native(net, resolve("cpp"), __import__("pyfwd").losses.targets(
                     "cross_entropy", y, len(y), dims[-1]), opt)
             h = net.fit(X, y, optimizer=opt, epochs=epochs, batch_size=batch, seed=5, verbose=verbose,
-                        backend="cpp", stream=io.StringIO())
+                        backend="cpp", stream=io.StringIO(), shuffle=shuffle)
         out.append((net, opt, h))
     return out
 
@@ -323,11 +328,14 @@ def test_native_training_loop_gives_the_bits_of_the_python_loop(monkeypatch, opt
     against the Python loop over _core calls they replace, bit for bit: parameters,
     optimiser state and step count, history. Depths 1-3, batches that do and do not
     divide the data (a short last batch), the dot path (<= 16 rows) and the packed one,
-    1 and 2 threads, 2 epochs (the optimiser carried across runs)."""
-    cases = [([12, 3], 1, 16), ([12, 9, 3], 2, 64), ([12, 40, 7, 3], 2, 37), ([12, 9, 3], 1, 150)]
-    for dims, threads, batch in cases:
-        a, b = _fit_both(monkeypatch, dims, dtype, NATIVE_OPTS[opt], threads, batch)
-        _same_training(a, b, f"{opt} {dims} T={threads} batch={batch}")
+    1 and 2 threads, 2 epochs (the optimiser carried across runs), X C-ordered,
+    Fortran-ordered and strided, with and without shuffling."""
+    cases = [([12, 3], 1, 16, "C"), ([12, 9, 3], 2, 64, "F"), ([12, 40, 7, 3], 2, 37, "strided"),
+             ([12, 9, 3], 1, 150, "C")]
+    for dims, threads, batch, layout in cases:
+        a, b = _fit_both(monkeypatch, dims, dtype, NATIVE_OPTS[opt], threads, batch, layout=layout,
+                         shuffle=batch != 64)
+        _same_training(a, b, f"{opt} {dims} T={threads} batch={batch} X {layout}")
 
 
 @pytest.mark.skipif("cpp" not in pyfwd.backends(), reason="the native training loop is the cpp backend's")
