@@ -6,6 +6,8 @@ import io
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import pyfwd
 from pyfwd import optim, training
@@ -385,3 +387,45 @@ def test_subclassed_optimizers_step_from_python():
     for be in pyfwd.backends():
         assert not training._native(net, resolve(be), t, Halved(net, lr=0.1))
     assert training._native(net, resolve("cpp"), t, optim.SGD(net, lr=0.1)) == ("cpp" in pyfwd.backends())
+
+
+HIDDEN = ["relu", "leaky_relu", "sigmoid", "tanh", "gelu", "silu", "linear", "softmax"]
+
+
+@pytest.mark.skipif("cpp" not in pyfwd.backends(), reason="the native training loop is the cpp backend's")
+@settings(max_examples=40, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(widths=st.lists(st.integers(1, 70), min_size=1, max_size=4), n_in=st.integers(1, 40),
+       classes=st.integers(2, 12), hidden=st.lists(st.sampled_from(HIDDEN), min_size=3, max_size=3),
+       n=st.integers(1, 300), batch=st.integers(1, 320), threads=st.integers(1, 3),
+       opt=st.sampled_from(sorted(NATIVE_OPTS)), dtype=st.sampled_from([np.float32, np.float64]),
+       epochs=st.integers(1, 2), shuffle=st.booleans(), runs=st.booleans(), seed=st.integers(0, 2 ** 16))
+def test_property_native_training_loop_gives_the_python_bits(monkeypatch, restore_threads, widths, n_in, classes,
+                                                             hidden, n, batch, threads, opt, dtype, epochs,
+                                                             shuffle, runs, seed):
+    """Whole trainings, native against the Python loop, bit for bit (parameters,
+    optimiser state and steps, history): depth 1-4, widths 1-70, any hidden
+    activation, 1-300 samples, batches from 1 to past the data (one short or single
+    batch), 1-3 threads, every optimiser, both dtypes, 1-2 epochs, with and without
+    shuffling, whole-epoch runs or runs of a step or two (verbose)."""
+    dims = [n_in] + widths[:-1] + [classes]
+    acts = hidden[:len(dims) - 2] + ["softmax"]
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, n_in)).astype(dtype)
+    y = rng.integers(0, classes, n)
+    monkeypatch.setattr(training, "_RUN_REPORT_S", 1e-5)  # verbose: runs of a step or two
+    monkeypatch.setattr(training, "_FIRST_RUN_STEPS", 1)
+    out = []
+    for native in (True, False):
+        pyfwd.set_num_threads(threads)
+        net = pyfwd.Network(dims, acts, dtype=dtype, seed=seed)
+        o = NATIVE_OPTS[opt](net)
+        with monkeypatch.context() as m:
+            if not native:
+                m.setattr(training, "_native", lambda *a: False)
+            else:
+                assert training._native(net, resolve("cpp"), pyfwd.losses.targets("cross_entropy", y, n, classes), o)
+            h = net.fit(X, y, optimizer=o, epochs=epochs, batch_size=batch, seed=seed, verbose=runs,
+                        shuffle=shuffle, backend="cpp", stream=io.StringIO())
+        out.append((net, o, h))
+    _same_training(out[0], out[1], f"{dims} {acts} n={n} batch={batch} T={threads} {opt} {np.dtype(dtype).name}")

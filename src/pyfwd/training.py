@@ -75,8 +75,10 @@ def _batch_grads(net: "Network", be, X2: np.ndarray, t: losses.Targets):
     return value, {k: v.astype(dt, copy=False) for k, v in grads.items()}, correct
 
 
-#: fit's native runs (train_loop.h) report progress about this often (verbose=True).
+#: fit's native runs (train_loop.h) report progress about this often (verbose=True),
+#: the first run of an epoch being this many steps (its time sizes the next ones).
 _RUN_REPORT_S = 0.1
+_FIRST_RUN_STEPS = 8
 
 
 def _native(net: "Network", be, t: losses.Targets, opt: optim.Optimizer) -> bool:
@@ -232,7 +234,7 @@ def fit(net: "Network", X, y, loss=None, optimizer="adam", lr: float = 1e-3, epo
         if native:
             # runs of steps in the core (train_loop.h): the whole epoch, or (verbose) runs
             # sized from the first one to report about every _RUN_REPORT_S
-            step, run = 0, steps if not verbose else min(steps, 8)
+            step, run = 0, steps if not verbose else min(steps, _FIRST_RUN_STEPS)
             while step < steps:
                 nrun = min(run, steps - step)
                 tr = time.perf_counter()
