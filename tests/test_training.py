@@ -370,6 +370,12 @@ def test_native_training_loop_fails_before_changing_anything(monkeypatch):
     adam = optim.Adam(net, lr=1e-2)
     with pytest.raises(ValueError, match="past the end"):
         training._native_run(net, resolve("cpp"), adam, X2, y.astype(np.int64), np.arange(60), 16, 3, 2, 0.0)
+    state = net._state(resolve("cpp"))  # the binding itself: no step index may overflow
+    rule = {"kind": "sgd", "lr": 0.1, "weight_decay": 0.0, "momentum": 0.0, "nesterov": False}
+    for start, batch, nsteps in ((2 ** 40, 2 ** 40, 1), (0, 2 ** 62, 2 ** 62), (-1, 16, 1), (0, 0, 1), (0, 16, -1)):
+        with pytest.raises(ValueError, match="past the end"):
+            state.fit_xent_steps(X2, y.astype(np.int64), np.arange(60), start, batch, nsteps, 0.0, rule, None,
+                                 [[] for _ in range(4)], [False] * 4)
     assert adam.steps == 0 and all(not st["exp_avg"].any() and not st["exp_avg_sq"].any()
                                    for st in adam.state.values())
     assert all(np.array_equal(net.params[k], before[k]) for k in before)

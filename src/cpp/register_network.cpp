@@ -217,7 +217,7 @@ private:
         const int64_t* O = keepo.data();
         for (int64_t i = 0; i < n; ++i)
             if (O[i] < 0 || O[i] >= n) throw std::invalid_argument("order[" + std::to_string(i) + "] is not a row of X");
-        if (batch < 1 || start < 0 || nsteps < 0 || (nsteps > 0 && (start + nsteps - 1) * batch >= n))
+        if (!steps_fit(n, batch, start, nsteps))
             throw std::invalid_argument("fit_xent_steps: steps past the end of the epoch");
 
         RunRule rule;

@@ -61,7 +61,7 @@ RunResult fit_xent_steps(PackedNet<T>& net, std::vector<ParamSlot<T>>& params, c
                          int64_t nsteps, const RunRule& rule, double total, int nthreads) {
     const size_t L = net.w.size();
     if (params.size() != 2 * L) throw std::invalid_argument("fit_xent_steps: one W and one b slot per layer");
-    if (batch < 1 || start < 0 || nsteps < 0 || (nsteps > 0 && (start + nsteps - 1) * batch >= n))
+    if (!steps_fit(n, batch, start, nsteps))
         throw std::invalid_argument("fit_xent_steps: steps past the end of the epoch");
     if (rule.adam && nsteps > 0 && rule.per_step == nullptr)
         throw std::invalid_argument("fit_xent_steps: Adam needs its per-step constants");

@@ -51,6 +51,13 @@ struct RunResult {
     int64_t steps = 0;    // steps completed (fewer than asked only when stopped)
 };
 
+// Whether steps start .. start+nsteps-1 of batch rows each all begin inside n rows
+// (checked without overflow, whatever the values).
+inline bool steps_fit(int64_t n, int64_t batch, int64_t start, int64_t nsteps) {
+    if (n < 1 || batch < 1 || start < 0 || nsteps < 0 || start > n || nsteps > n) return false;
+    return nsteps == 0 || start + nsteps - 1 <= (n - 1) / batch;
+}
+
 // Steps start .. start+nsteps-1 of an epoch over X (n rows, any strides) in the order
 // `order` (n row indices, valid), batch rows per step (the last batch of the epoch may
 // be shorter). params: W_1, b_1, W_2, b_2, ... in that order. net: packed from the
