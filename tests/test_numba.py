@@ -64,6 +64,7 @@ def dense_path(request, monkeypatch):
     """dense() without prepare: row dot products on W as given (small batches)
     or the packed GEMM (bigger ones); every dense test runs both."""
     monkeypatch.setattr(numba_config, "DENSE_UNPACKED_MAX_M", 10**9 if request.param == "unpacked" else -1)
+    monkeypatch.setattr(numba_config, "DENSE_UNPACKED_MIN_K", 0)
     return request.param
 
 
@@ -149,6 +150,7 @@ def test_unpacked_dense_thread_counts_are_bitwise_identical(be, dtype, threads, 
     rng = np.random.default_rng(12)
     X, W, b = _data(rng, 23, 45, 61, dtype)
     monkeypatch.setattr(numba_config, "DENSE_UNPACKED_MAX_M", 10**9)
+    monkeypatch.setattr(numba_config, "DENSE_UNPACKED_MIN_K", 0)
     monkeypatch.setattr(numba_config, "PAR_MIN_FLOPS", 0)
     for act in ("gelu", "softmax"):
         pyfwd.set_num_threads(1)

@@ -153,7 +153,8 @@ class NumbaBackend(Backend):
 
     def dense(self, X, W, b, activation, out=None):
         X = _c_array(X)
-        if X.shape[0] <= cfg.DENSE_UNPACKED_MAX_M:
+        M, K = X.shape
+        if M <= cfg.DENSE_UNPACKED_MAX_M and (K >= cfg.DENSE_UNPACKED_MIN_K or M <= cfg.DENSE_UNPACKED_SMALL_M):
             # small batch: packing W would cost more than the GEMM; W row-major
             # (copied when it is not, so every layout gives the same bits)
             W = _c_array(W)
