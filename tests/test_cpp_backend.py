@@ -297,6 +297,30 @@ def test_thread_count_bitwise(restore_threads, dtype, rng):
             assert a.tobytes() == ref.tobytes()
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_one_row_products_split_only_while_workers_are_awake(restore_threads, dtype, rng):
+    """A batch of at most MR rows over a large W (memory bound) takes a second core
+    only while the pool's workers are awake (back-to-back calls); an isolated call
+    runs alone, a call that follows another nudges them awake. Every one of these
+    gives the 1-thread bits: isolated calls (workers asleep), the nudged next call,
+    calls back to back, at 2 and 3 threads; a softmax layer too (its column split
+    then needs a row pass). dense() with these few rows takes the dot path: checked
+    alongside."""
+    import time
+    net = pyfwd.Network([784, 300, 200], ["relu", "softmax"], dtype=dtype, seed=4)  # both layers split
+    Xs = [rng.standard_normal((m, 784)).astype(dtype) for m in (1, 2, 5)]
+    W, b = rng.standard_normal((200, 784)).astype(dtype), rng.standard_normal(200).astype(dtype)
+    pyfwd.set_num_threads(1)
+    ref = [(net.forward(X, backend="cpp"), pyfwd.dense(X, W, b, "softmax", backend="cpp")) for X in Xs]
+    for n in (2, 3):
+        pyfwd.set_num_threads(n)
+        for gap in (0.03, 0.03, 0.0, 0.0, 0.0):  # asleep, then nudged, then awake
+            time.sleep(gap)
+            for X, (y_ref, d_ref) in zip(Xs, ref):
+                assert net.forward(X, backend="cpp").tobytes() == y_ref.tobytes(), (n, gap, X.shape)
+                assert pyfwd.dense(X, W, b, "softmax", backend="cpp").tobytes() == d_ref.tobytes(), (n, gap)
+
+
 def test_concurrent_python_threads(restore_threads, rng):
     pyfwd.set_num_threads(2)
     net = pyfwd.Network([200, 150, 10], ["relu", "softmax"], seed=4)

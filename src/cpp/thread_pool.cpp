@@ -115,6 +115,15 @@ void ThreadPool::set_num_threads(int n) {
     }
 }
 
+void ThreadPool::wake_workers() {
+    if (sleepers_.load(std::memory_order_relaxed) == 0) return;
+    {
+        std::lock_guard<std::mutex> lk(m_);
+        ++nudges_;
+    }
+    cv_.notify_all();
+}
+
 void ThreadPool::work(TaskFn fn, void* ctx, int ntasks) {
     for (;;) {
         const int t = next_.fetch_add(1, std::memory_order_relaxed);
@@ -142,9 +151,13 @@ void ThreadPool::worker_loop(uint64_t seen) {
             } else if (idle > kSpinYield) {
                 std::unique_lock<std::mutex> lk(m_);
                 ++sleepers_;
-                cv_.wait(lk, [&] { return gen_.load(std::memory_order_acquire) != seen; });
+                const uint64_t nudge = nudges_;
+                cv_.wait(lk, [&] { return gen_.load(std::memory_order_acquire) != seen || nudges_ != nudge; });
                 --sleepers_;
-                break;
+                if (gen_.load(std::memory_order_acquire) != seen) break;
+                // nudged (wake_workers): spin and poll again, ready for the next call
+                t0 = std::chrono::steady_clock::now();
+                spins = 0;
             }
         }
         TaskFn fn;

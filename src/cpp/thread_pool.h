@@ -29,6 +29,14 @@ public:
     void set_num_threads(int n);
     int num_threads() const { return nthreads_.load(std::memory_order_relaxed); }
 
+    // Whether no worker is asleep: each is running a task, spinning or polling, so a
+    // parallel region starting now costs no wake-up (a back-to-back loop of calls).
+    bool workers_awake() const { return sleepers_.load(std::memory_order_relaxed) == 0; }
+    // Wake the sleeping workers without giving them work: they spin and poll again as
+    // after a parallel region, so that the next call finds them awake. For callers that
+    // run a small product alone rather than wait for a wake-up (gemm.cpp).
+    void wake_workers();
+
     template <class F>
     void run(int ntasks, F& f) {
         run_impl(ntasks, [](void* ctx, int t) { (*static_cast<F*>(ctx))(t); }, &f);
@@ -66,7 +74,8 @@ private:
     std::mutex m_;
     std::condition_variable cv_;
     std::condition_variable done_cv_;  // the caller sleeps here after spinning
-    int sleepers_ = 0;
+    std::atomic<int> sleepers_{0};  // changed under m_; read without it by workers_awake()
+    uint64_t nudges_ = 0;           // under m_: bumped by wake_workers()
     bool stop_ = false;
     std::atomic<uint64_t> gen_{0};
     TaskFn fn_ = nullptr;
