@@ -208,6 +208,25 @@ inline const int64_t* class_indices(const py::array& y, py::array_t<int64_t>& ke
     return Y;
 }
 
+// a as the data of a C-contiguous array of dtype T and n elements (read; written too by
+// inout_data, which also needs it writable): the optimisers' parameters and state,
+// refused rather than copied (the state is updated in place).
+template <typename T>
+const T* in_data(const py::array& a, const char* what, py::ssize_t n) {
+    if (!py::isinstance<py::array_t<T>>(a) || !(a.flags() & py::array::c_style) || a.size() != n)
+        throw std::invalid_argument(std::string(what) + ": expected a C-contiguous " +
+                                    (sizeof(T) == 8 ? "float64" : "float32") + " array of " + std::to_string(n) +
+                                    " elements");
+    return static_cast<const T*>(a.data());
+}
+
+template <typename T>
+T* inout_data(py::array& a, const char* what, py::ssize_t n) {
+    in_data<T>(a, what, n);
+    if (!a.writeable()) throw std::invalid_argument(std::string(what) + " must be writable");
+    return static_cast<T*>(a.mutable_data());
+}
+
 inline int pool_threads() { return ThreadPool::instance().num_threads(); }
 
 inline bool is_f64(const py::array& a) { return a.dtype().kind() == 'f' && a.itemsize() == 8; }

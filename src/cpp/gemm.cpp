@@ -79,6 +79,14 @@ Split choose_split(int64_t M, int64_t N, int64_t K, int MR, int NR, int nthreads
     s.units = ceil_div(M, MR);
     s.extent = M;
     const double flops = 2.0 * double(M) * double(N) * double(std::max<int64_t>(K, 1));
+    const int64_t un = ceil_div(N, NR);
+    auto by_columns = [&](int parts) {
+        s.by_rows = false;
+        s.parts = parts;
+        s.unit = NR;
+        s.units = un;
+        s.extent = N;
+    };
     // One row tile (a batch of at most MR rows) over a large W is bound by reading W,
     // not by FMAs: a second core, reading its half from its own L2, nearly halves it
     // even below serial_flops. Only while the workers are awake (calls back to back):
@@ -92,17 +100,12 @@ Split choose_split(int64_t M, int64_t N, int64_t K, int MR, int NR, int nthreads
             if (gemv_call_follows_another()) ThreadPool::instance().wake_workers();
             return s;
         }
-        const int64_t un = ceil_div(N, NR);
-        s.by_rows = false;
-        s.parts = static_cast<int>(std::min<int64_t>(nthreads, un));
-        s.unit = NR;
-        s.units = un;
-        s.extent = N;
+        by_columns(static_cast<int>(std::min<int64_t>(nthreads, un)));
         return s;
     }
     if (nthreads <= 1 || flops < tu.serial_flops) return s;
     const int want = static_cast<int>(std::min<double>(nthreads, flops / tu.flops_per_thread));
-    const int64_t um = ceil_div(M, MR), un = ceil_div(N, NR);
+    const int64_t um = ceil_div(M, MR);
     auto eff = [](int64_t units, int p) {
         if (p <= 1) return 0.0;
         return double(units) / double(p) / double(ceil_div(units, p));
@@ -123,11 +126,7 @@ Split choose_split(int64_t M, int64_t N, int64_t K, int MR, int NR, int nthreads
         s.parts = pm;
         if (w_in_cache) s.parts = static_cast<int>(std::min<int64_t>(um, int64_t(pm) * kRowTasksPerThread));
     } else {
-        s.by_rows = false;
-        s.parts = pn;
-        s.unit = NR;
-        s.units = un;
-        s.extent = N;
+        by_columns(pn);
     }
     return s;
 }
@@ -271,8 +270,8 @@ void gemm_packed(const KernelBundle<T>& kb, int64_t M, int64_t N, int64_t K, con
     const Tunables tu = tunables();
     // W (packed) read once per row task stays in this thread's L3 share between tasks?
     static const int64_t l3_share = cache_budget(cache_info()).l3_share;
-    const bool w_in_cache = double(N) * double(std::max<int64_t>(K, 1)) * sizeof(T) <= 0.5 * double(l3_share);
     const double w_bytes = double(N) * double(std::max<int64_t>(K, 1)) * sizeof(T);
+    const bool w_in_cache = w_bytes <= 0.5 * double(l3_share);
     const Split s = choose_split(M, N, K, kb.MR, kb.NR, nthreads, tu, w_in_cache, w_bytes,
                                  nthreads > 1 && ThreadPool::instance().workers_awake());
     if (s.parts <= 1) {

@@ -281,12 +281,9 @@ private:
                                             std::to_string(nstate) + " state arrays");
             for (size_t k = 0; k < nstate; ++k) {
                 py::array a = py::cast<py::array>(st[k]);
-                if (!py::isinstance<py::array_t<T>>(a) || !(a.flags() & py::array::c_style) || a.size() != p.n ||
-                    !a.writeable())
-                    throw std::invalid_argument("fit_xent_steps: optimiser state must be writable C-contiguous arrays "
-                                                "of the parameters' dtype and sizes");
+                const T* src_state = inout_data<T>(a, "optimiser state", p.n);
                 p.state[k] = take(p.n);
-                std::copy(static_cast<const T*>(a.data()), static_cast<const T*>(a.data()) + p.n, p.state[k]);
+                std::copy(src_state, src_state + p.n, p.state[k]);
                 state_arrays.push_back(a);
             }
         }

@@ -15,22 +15,6 @@ namespace py = pybind11;
 namespace pyfwd {
 namespace {
 
-template <typename T>
-const T* in_data(const py::array& a, const char* what, py::ssize_t n) {
-    if (!py::isinstance<py::array_t<T>>(a) || !(a.flags() & py::array::c_style) || a.size() != n)
-        throw std::invalid_argument(std::string(what) + ": expected a C-contiguous " +
-                                    (sizeof(T) == 8 ? "float64" : "float32") + " array of " + std::to_string(n) +
-                                    " elements");
-    return static_cast<const T*>(a.data());
-}
-
-template <typename T>
-T* inout_data(py::array& a, const char* what, py::ssize_t n) {
-    in_data<T>(a, what, n);
-    if (!a.writeable()) throw std::invalid_argument(std::string(what) + " must be writable");
-    return static_cast<T*>(a.mutable_data());
-}
-
 // A new bytes object of n elements of T, uninitialised, and its buffer.
 template <typename T>
 py::bytes new_bytes(py::ssize_t n, T*& data) {

@@ -156,7 +156,9 @@ class SGD(Optimizer):
         if self.nesterov and self.momentum == 0:
             raise ValueError("nesterov=True needs a momentum > 0")
 
-    def _update_core(self, core, keys, ps, gs):
+    def _buffers(self, keys, ps) -> tuple[list, list]:
+        """The momentum buffers of parameters *keys* (None each without momentum) and
+        whether each was made now (its first step sets ``buf = g``, so it starts empty)."""
         bufs, firsts = [None] * len(keys), [False] * len(keys)
         if self.momentum:
             for i, (k, p) in enumerate(zip(keys, ps)):
@@ -164,22 +166,17 @@ class SGD(Optimizer):
                 if st.get("momentum") is None:
                     st["momentum"], firsts[i] = np.empty_like(p), True
                 bufs[i] = st["momentum"]
+        return bufs, firsts
+
+    def _update_core(self, core, keys, ps, gs):
+        bufs, firsts = self._buffers(keys, ps)
         return core.sgd_update(ps, gs, bufs, firsts, self.lr, self.weight_decay, self.momentum, self.nesterov)
 
     def _run_plan(self, keys, nsteps):
         params = self.net._params
-        states, firsts, created = [], [], []
-        for k in keys:
-            if not self.momentum:
-                states.append([])
-                firsts.append(False)
-                continue
-            st = self.state.setdefault(k, {})
-            if st.get("momentum") is None:  # as _update_core: the first step sets buf = g
-                st["momentum"] = np.empty_like(params[k])
-                created.append(k)
-            states.append([st["momentum"]])
-            firsts.append(k in created)
+        bufs, firsts = self._buffers(keys, [params[k] for k in keys])
+        states = [[] if b is None else [b] for b in bufs]
+        created = [k for k, f in zip(keys, firsts) if f]
         rule = {"kind": "sgd", "lr": self.lr, "weight_decay": self.weight_decay, "momentum": self.momentum,
                 "nesterov": self.nesterov}
         return rule, None, states, firsts, created

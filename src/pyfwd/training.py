@@ -53,6 +53,18 @@ def _head(be, loss: str, ZL, AL, t: losses.Targets, dtype):
     return value, g, wrt, (None if acc is None else acc * len(t))
 
 
+def _one_call_case(net: "Network", be, t: losses.Targets) -> bool:
+    """Whether the core runs a step in one call (``xent_gradients``, and fit's native
+    runs): the ``cpp`` backend, a softmax output, cross-entropy on class indices."""
+    return (be.name == "cpp" and t.loss == "cross_entropy" and t.index is not None
+            and net.activations[-1] == "softmax")
+
+
+def _flat_keys(net: "Network") -> list[str]:
+    """Parameter names in the core's flat order: W1, b1, W2, b2, ..."""
+    return [f"{k}{l}" for l in range(1, net.num_layers + 1) for k in "Wb"]
+
+
 def _batch_grads(net: "Network", be, X2: np.ndarray, t: losses.Targets):
     """(loss, grads in the network's dtype, correct predictions or None) of one batch.
 
@@ -61,11 +73,9 @@ def _batch_grads(net: "Network", be, X2: np.ndarray, t: losses.Targets):
     the head (``_core.softmax_cross_entropy``'s code) and the backward pass; the bits
     of the loop below)."""
     weights, acts = net.weights, net.activations
-    if (be.name == "cpp" and t.loss == "cross_entropy" and t.index is not None and len(t)
-            and acts[-1] == "softmax"):
+    if _one_call_case(net, be, t) and len(t):
         value, correct, flat = net._state(be).xent_gradients(X2, t.index)
-        grads = {f"{k}{l}": flat[2 * (l - 1) + i] for l in range(1, len(weights) + 1) for i, k in enumerate("Wb")}
-        return value, grads, correct
+        return value, dict(zip(_flat_keys(net), flat)), correct
     AL, cache = be.forward(net._state(be), X2, True, None)
     L = len(weights)
     value, g, wrt, correct = _head(be, t.loss, cache[f"Z{L}"], AL, t, net.dtype)
@@ -85,9 +95,7 @@ def _native(net: "Network", be, t: losses.Targets, opt: optim.Optimizer) -> bool
     """Whether fit's steps can run natively (``_core.Network.fit_xent_steps``): the
     ``cpp`` backend, the one-call step's case (:func:`_batch_grads`), and one of
     pyfwd's own optimisers stepping through the core (a subclass may change the update)."""
-    return (be.name == "cpp" and t.loss == "cross_entropy" and t.index is not None
-            and net.activations[-1] == "softmax" and opt.fused
-            and type(opt) in (optim.SGD, optim.Adam, optim.AdamW))
+    return _one_call_case(net, be, t) and opt.fused and type(opt) in (optim.SGD, optim.Adam, optim.AdamW)
 
 
 def _native_run(net: "Network", be, opt: optim.Optimizer, X2: np.ndarray, index: np.ndarray,
@@ -95,7 +103,7 @@ def _native_run(net: "Network", be, opt: optim.Optimizer, X2: np.ndarray, index:
     """Steps start..start+nsteps-1 of an epoch in one core call: the network's
     parameters and the optimiser's state and step count are updated only when the
     run finishes (a Ctrl-C leaves both as they were). Returns (total, correct)."""
-    keys = [f"{k}{l}" for l in range(1, net.num_layers + 1) for k in "Wb"]
+    keys = _flat_keys(net)
     rule, per_step, states, firsts, created = opt._run_plan(keys, nsteps)
     try:
         total, correct, flat = net._state(be).fit_xent_steps(X2, index, order, start, batch, nsteps, total, rule,
