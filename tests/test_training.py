@@ -278,7 +278,7 @@ def _fit_both(monkeypatch, dims, dtype, make_opt, threads, batch, epochs=2, verb
     """(net, opt, history) of fit through the native loop and through the Python loop
     over _core calls, from the same start; X C-ordered, Fortran-ordered or strided."""
     X, y = blobs(n, seed=len(dims))
-    X = np.ascontiguousarray(np.tile(X, (1, 3))[:, :dims[0]], dtype=dtype)
+    X = np.ascontiguousarray(np.tile(X, (1, -(-dims[0] // X.shape[1])))[:, :dims[0]], dtype=dtype)
     if layout == "F":
         X = np.asfortranarray(X)
     elif layout == "strided":
@@ -330,10 +330,13 @@ def test_native_training_loop_gives_the_bits_of_the_python_loop(monkeypatch, opt
     against the Python loop over _core calls they replace, bit for bit: parameters,
     optimiser state and step count, history. Depths 1-3, batches that do and do not
     divide the data (a short last batch), the dot path (<= 16 rows) and the packed one,
-    1 and 2 threads, 2 epochs (the optimiser carried across runs), X C-ordered,
-    Fortran-ordered and strided, with and without shuffling."""
+    1 and 2 threads (batches either side of the gather's split), 2 epochs (the optimiser
+    carried across runs), X C-ordered, Fortran-ordered and strided, with and without
+    shuffling."""
     cases = [([12, 3], 1, 16, "C"), ([12, 9, 3], 2, 64, "F"), ([12, 40, 7, 3], 2, 37, "strided"),
-             ([12, 9, 3], 1, 150, "C")]
+             ([12, 9, 3], 1, 150, "C"),
+             # batches of 2^16+ values: the batch gather splits its rows over the threads
+             ([600, 20, 3], 2, 120, "strided"), ([600, 9, 3], 2, 150, "C")]
     for dims, threads, batch, layout in cases:
         a, b = _fit_both(monkeypatch, dims, dtype, NATIVE_OPTS[opt], threads, batch, layout=layout,
                          shuffle=batch != 64)

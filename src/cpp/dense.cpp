@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstddef>
 
+#include "thread_pool.h"
+
 namespace pyfwd {
 namespace {
 
@@ -11,20 +13,27 @@ namespace {
 // then `cols` apart, written to *ld) when the column stride is not 1. The copy goes in
 // 32 x 32 tiles: a transposed view (rows 1 apart, columns far apart, as the backward
 // pass's dW = dZ^T A_prev passes) then reads and writes whole cache lines instead of one
-// element per line (a 512 x 256 copy: ~300 us row by row).
+// element per line (a 512 x 256 copy: ~300 us row by row). Large copies split their row
+// tiles over the pool (values only: any split, the same result).
 template <typename T>
-const T* row_contiguous(const MatView<T>& v, AlignedBuf<T>& buf, int64_t& ld) {
+const T* row_contiguous(const MatView<T>& v, AlignedBuf<T>& buf, int64_t& ld, int nthreads) {
     if (v.cs == 1 && v.cols > 0) return v.data;
     T* dst = buf.ensure(static_cast<std::size_t>(std::max<int64_t>(v.rows * v.cols, 1)));
     constexpr int64_t kTile = 32;
-    for (int64_t i0 = 0; i0 < v.rows; i0 += kTile) {
-        const int64_t i1 = std::min(v.rows, i0 + kTile);
-        for (int64_t k0 = 0; k0 < v.cols; k0 += kTile) {
-            const int64_t k1 = std::min(v.cols, k0 + kTile);
-            for (int64_t k = k0; k < k1; ++k)
-                for (int64_t i = i0; i < i1; ++i) dst[i * v.cols + k] = v.data[i * v.rs + k * v.cs];
+    auto tiles = [&](int64_t t0, int64_t t1) {
+        for (int64_t i0 = t0 * kTile; i0 < std::min(v.rows, t1 * kTile); i0 += kTile) {
+            const int64_t i1 = std::min(v.rows, i0 + kTile);
+            for (int64_t k0 = 0; k0 < v.cols; k0 += kTile) {
+                const int64_t k1 = std::min(v.cols, k0 + kTile);
+                for (int64_t k = k0; k < k1; ++k)
+                    for (int64_t i = i0; i < i1; ++i) dst[i * v.cols + k] = v.data[i * v.rs + k * v.cs];
+            }
         }
-    }
+    };
+    const int64_t units = (v.rows + kTile - 1) / kTile;
+    int parts = 1;
+    if (nthreads > 1 && v.rows * v.cols >= (int64_t(1) << 16)) parts = static_cast<int>(std::min<int64_t>(nthreads, units));
+    ThreadPool::instance().run_ranges(units, parts, tiles);
     ld = v.cols;
     return dst;
 }
@@ -39,8 +48,8 @@ void dense_product(const KernelBundle<T>& kb, const MatView<T>& A, const MatView
     if (M <= kDotMaxM) {
         thread_local AlignedBuf<T> wrows, arows;  // per calling thread
         int64_t ldw = W.rs, lda = A.rs;
-        const T* Wd = row_contiguous(W, wrows, ldw);
-        const T* Ad = row_contiguous(A, arows, lda);
+        const T* Wd = row_contiguous(W, wrows, ldw, nthreads);
+        const T* Ad = row_contiguous(A, arows, lda, nthreads);
         gemm_dot(kb, M, N, K, Ad, lda, Wd, ldw, C, ldc, ep, nthreads);
     } else if (packed_w != nullptr) {
         gemm_packed(kb, M, N, K, A.data, A.rs, A.cs, packed_w, C, ldc, ep, nthreads);

@@ -118,8 +118,7 @@ void net16_forward(const Net16& net, const PackedNet<float>* packed, const MatVi
         else
             gemm_packed(kb, M, N, K, in, rs, cs, packed->w[l]->data(), dst, N, ep, nthreads);
         if (cache) {
-            std::memcpy(A[l], Z[l], sizeof(float) * static_cast<std::size_t>(M * N));
-            rows_activate(kb, net.acts[l], M, N, A[l], N, nthreads);
+            rows_activate_copy(kb, net.acts[l], M, N, Z[l], A[l], N, nthreads);
             dst = A[l];
         }
         in = dst;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <limits>
 #include <stdexcept>
 
@@ -306,22 +307,43 @@ void gemm_dot(const KernelBundle<T>& kb, int64_t M, int64_t N, int64_t K, const 
     if (ep.dact >= 0) act_backward<T>(ep.dact, M, N, ep.dz_z, ep.ldz, ep.dz_a, ep.lda, C, ldc, C, ldc, nthreads);
 }
 
+namespace {
+
+// Rows of C (M, N) activated in place, each first copied from src when src is given (same
+// row stride), on the pool: one pass over the rows while they are in cache.
 template <typename T>
-void rows_activate(const KernelBundle<T>& kb, int act, int64_t M, int64_t N, T* C, int64_t ldc, int nthreads) {
-    if (M <= 0 || N <= 0 || act == ACT_LINEAR) return;
+void activate_rows(const KernelBundle<T>& kb, int act, int64_t M, int64_t N, const T* src, T* C, int64_t ldc,
+                   int nthreads) {
+    if (M <= 0 || N <= 0 || (act == ACT_LINEAR && src == nullptr)) return;
     auto rows = [&](int64_t r0, int64_t r1) {
         for (int64_t i = r0; i < r1; ++i) {
+            T* c = C + i * ldc;
+            if (src != nullptr) std::memcpy(c, src + i * ldc, sizeof(T) * static_cast<std::size_t>(N));
+            if (act == ACT_LINEAR) continue;
             if (act == ACT_SOFTMAX && N <= kb.NR)  // the fused epilogue's arithmetic
-                kb.softmax_short(C + i * ldc, static_cast<std::size_t>(N));
+                kb.softmax_short(c, static_cast<std::size_t>(N));
             else if (act == ACT_SOFTMAX)
-                kb.softmax_row(C + i * ldc, static_cast<std::size_t>(N));
+                kb.softmax_row(c, static_cast<std::size_t>(N));
             else
-                kb.act_inplace(act, C + i * ldc, static_cast<std::size_t>(N));
+                kb.act_inplace(act, c, static_cast<std::size_t>(N));
         }
     };
     int parts = 1;
     if (nthreads > 1 && M * N >= (1 << 15)) parts = static_cast<int>(std::min<int64_t>(nthreads, M));
     ThreadPool::instance().run_ranges(M, parts, rows);
+}
+
+}  // namespace
+
+template <typename T>
+void rows_activate(const KernelBundle<T>& kb, int act, int64_t M, int64_t N, T* C, int64_t ldc, int nthreads) {
+    activate_rows<T>(kb, act, M, N, nullptr, C, ldc, nthreads);
+}
+
+template <typename T>
+void rows_activate_copy(const KernelBundle<T>& kb, int act, int64_t M, int64_t N, const T* Z, T* A, int64_t ld,
+                        int nthreads) {
+    activate_rows<T>(kb, act, M, N, Z, A, ld, nthreads);
 }
 
 #define PYFWD_INSTANTIATE(T)                                                                              \
@@ -331,7 +353,8 @@ void rows_activate(const KernelBundle<T>& kb, int act, int64_t M, int64_t N, T* 
                                  int64_t, const T*, T*, int64_t, const Epilogue<T>&, int);                \
     template void gemm_dot<T>(const KernelBundle<T>&, int64_t, int64_t, int64_t, const T*, int64_t, const T*,   \
                               int64_t, T*, int64_t, const Epilogue<T>&, int);                              \
-    template void rows_activate<T>(const KernelBundle<T>&, int, int64_t, int64_t, T*, int64_t, int);
+    template void rows_activate<T>(const KernelBundle<T>&, int, int64_t, int64_t, T*, int64_t, int);           \
+    template void rows_activate_copy<T>(const KernelBundle<T>&, int, int64_t, int64_t, const T*, T*, int64_t, int);
 PYFWD_INSTANTIATE(float)
 PYFWD_INSTANTIATE(double)
 #undef PYFWD_INSTANTIATE

@@ -101,4 +101,10 @@ void dot_split(int64_t M, int64_t N, int64_t K, int nthreads, const std::functio
 template <typename T>
 void rows_activate(const KernelBundle<T>& kb, int act, int64_t M, int64_t N, T* C, int64_t ldc, int nthreads);
 
+// A = g(Z) for the forward cache: each row of Z (M, N; row stride ld, as A's) copied to A
+// and activated there in the same pass, on the pool (rows_activate's split and bits).
+template <typename T>
+void rows_activate_copy(const KernelBundle<T>& kb, int act, int64_t M, int64_t N, const T* Z, T* A, int64_t ld,
+                        int nthreads);
+
 }  // namespace pyfwd

@@ -79,8 +79,7 @@ void network_forward(const PackedNet<T>& net, const MatView<T>& X, T* out, int n
             lin.act = ACT_LINEAR;
             gemm_packed(kb, M, N, K, in, rs, cs, net.w[l]->data(), Z[l], N, lin, nthreads);
             dst = A[l];
-            std::memcpy(dst, Z[l], sizeof(T) * static_cast<size_t>(M * N));
-            rows_activate(kb, ep.act, M, N, dst, N, nthreads);
+            rows_activate_copy(kb, ep.act, M, N, Z[l], dst, N, nthreads);
         } else {
             dst = (l + 1 == L) ? out : bufs[l % 2];
             gemm_packed(kb, M, N, K, in, rs, cs, net.w[l]->data(), dst, N, ep, nthreads);

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "interrupt.h"
+#include "thread_pool.h"
 #include "optim.h"
 #include "train_step.h"
 
@@ -14,18 +15,24 @@ namespace pyfwd {
 namespace {
 
 // Rows idx[0..m) of X into dst (m, X.cols), C order: the values only (np.take's).
+// Rows split over the pool when the batch is large (a copy: any split, the same values).
 template <typename T>
-void gather_rows(const MatView<T>& X, const int64_t* idx, int64_t m, T* dst) {
+void gather_rows(const MatView<T>& X, const int64_t* idx, int64_t m, T* dst, int nthreads) {
     const int64_t d = X.cols;
-    for (int64_t i = 0; i < m; ++i) {
-        const T* src = X.data + idx[i] * X.rs;
-        T* out = dst + i * d;
-        if (X.cs == 1) {
-            std::memcpy(out, src, sizeof(T) * static_cast<std::size_t>(d));
-        } else {
-            for (int64_t k = 0; k < d; ++k) out[k] = src[k * X.cs];
+    auto rows = [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+            const T* src = X.data + idx[i] * X.rs;
+            T* out = dst + i * d;
+            if (X.cs == 1) {
+                std::memcpy(out, src, sizeof(T) * static_cast<std::size_t>(d));
+            } else {
+                for (int64_t k = 0; k < d; ++k) out[k] = src[k * X.cs];
+            }
         }
-    }
+    };
+    int parts = 1;
+    if (nthreads > 1 && m * d >= (int64_t(1) << 16)) parts = static_cast<int>(std::min<int64_t>(nthreads, m));
+    ThreadPool::instance().run_ranges(m, parts, rows);
 }
 
 // The update of every parameter for step s of the run, each into its next buffer: the
@@ -77,7 +84,7 @@ RunResult fit_xent_steps(PackedNet<T>& net, std::vector<ParamSlot<T>>& params, c
         poll_interrupt();  // between steps (and inside them): Ctrl-C
         if (stop_requested()) return res;
         const int64_t r0 = (start + s) * batch, m = std::min(batch, n - r0);
-        gather_rows(X, order + r0, m, xb.data());
+        gather_rows(X, order + r0, m, xb.data(), nthreads);
         for (int64_t i = 0; i < m; ++i) yb[static_cast<std::size_t>(i)] = y[order[r0 + i]];
         for (size_t l = 0; l < L; ++l) {
             const ParamSlot<T>& w = params[2 * l];

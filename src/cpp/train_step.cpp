@@ -9,8 +9,32 @@
 #include "backward.h"
 #include "dense.h"
 #include "interrupt.h"
+#include "thread_pool.h"
 
 namespace pyfwd {
+namespace {
+
+// db (N) = the rows of g (M, N, C-contiguous) added in order, from the first row (NumPy's
+// order and bits), columns split over the pool in 64-element ranges: any split gives the
+// same bits.
+template <typename T>
+void column_sums(int64_t M, int64_t N, const T* g, T* db, int nthreads) {
+    auto cols = [&](int64_t u0, int64_t u1) {
+        const int64_t j0 = std::min(N, u0 * 64), j1 = std::min(N, u1 * 64);
+        T* __restrict d = db;
+        std::memcpy(d + j0, g + j0, sizeof(T) * static_cast<std::size_t>(j1 - j0));
+        for (int64_t i = 1; i < M; ++i) {
+            const T* __restrict row = g + i * N;
+            for (int64_t j = j0; j < j1; ++j) d[j] += row[j];
+        }
+    };
+    const int64_t units = (N + 63) / 64;
+    int parts = 1;
+    if (nthreads > 1 && M * N >= (int64_t(1) << 15)) parts = static_cast<int>(std::min<int64_t>(nthreads, units));
+    ThreadPool::instance().run_ranges(units, parts, cols);
+}
+
+}  // namespace
 
 template <typename T>
 XentResult xent_gradients(const PackedNet<T>& net, const std::vector<MatView<T>>& W, const MatView<T>& X,
@@ -51,12 +75,7 @@ XentResult xent_gradients(const PackedNet<T>& net, const std::vector<MatView<T>>
         const MatView<T> gT{g, N, M, 1, N};
         const MatView<T> inT{in.data, K, M, in.cs, in.rs};
         dense_product<T>(kb, gT, inT, nullptr, dW[l], K, Epilogue<T>{}, nthreads);
-        // db_l: the rows of dZ_l added in order, from the first row (NumPy's order and bits)
-        std::memcpy(db[l], g, sizeof(T) * static_cast<std::size_t>(N));
-        for (int64_t i = 1; i < M; ++i) {
-            const T* row = g + i * N;
-            for (int64_t j = 0; j < N; ++j) db[l][j] += row[j];
-        }
+        column_sums(M, N, g, db[l], nthreads);
         if (l == 0) break;
         // dZ_{l-1} (M, K) = (dZ_l W_l) * g'(Z_{l-1}); W_l^T as a view
         const MatView<T> dzv{g, M, N, N, 1};
