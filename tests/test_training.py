@@ -404,7 +404,8 @@ HIDDEN = ["relu", "leaky_relu", "sigmoid", "tanh", "gelu", "silu", "linear", "so
 @pytest.mark.skipif("cpp" not in pyfwd.backends(), reason="the native training loop is the cpp backend's")
 @settings(max_examples=40, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(widths=st.lists(st.integers(1, 70), min_size=1, max_size=4), n_in=st.integers(1, 40),
+@given(widths=st.lists(st.integers(1, 70) | st.integers(110, 200), min_size=1, max_size=4),
+       n_in=st.integers(1, 40) | st.integers(200, 800),
        classes=st.integers(2, 12), hidden=st.lists(st.sampled_from(HIDDEN), min_size=3, max_size=3),
        n=st.integers(1, 300), batch=st.integers(1, 320), threads=st.integers(1, 3),
        opt=st.sampled_from(sorted(NATIVE_OPTS)), dtype=st.sampled_from([np.float32, np.float64]),
@@ -413,10 +414,12 @@ def test_property_native_training_loop_gives_the_python_bits(monkeypatch, restor
                                                              hidden, n, batch, threads, opt, dtype, epochs,
                                                              shuffle, runs, seed):
     """Whole trainings, native against the Python loop, bit for bit (parameters,
-    optimiser state and steps, history): depth 1-4, widths 1-70, any hidden
-    activation, 1-300 samples, batches from 1 to past the data (one short or single
-    batch), 1-3 threads, every optimiser, both dtypes, 1-2 epochs, with and without
-    shuffling, whole-epoch runs or runs of a step or two (verbose)."""
+    optimiser state and steps, history): depth 1-4, widths 1-70 or 110-200, 1-40 or
+    200-800 inputs (batches then cross the threading thresholds of the GEMMs, the batch
+    gather and the bias sums), any hidden activation, 1-300 samples, batches from 1 to
+    past the data (one short or single batch), 1-3 threads, every optimiser, both
+    dtypes, 1-2 epochs, with and without shuffling, whole-epoch runs or runs of a step
+    or two (verbose)."""
     dims = [n_in] + widths[:-1] + [classes]
     acts = hidden[:len(dims) - 2] + ["softmax"]
     rng = np.random.default_rng(seed)
