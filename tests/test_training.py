@@ -272,6 +272,91 @@ def test_optimizer_pickles_as_a_checkpoint(make):
         np.testing.assert_array_equal(copy.net.params[k], net.params[k], err_msg=k)
 
 
+
+def _params_bytes(net):
+    return {k: v.tobytes() for k, v in net.params.items()}
+
+
+@pytest.mark.parametrize("backend,native", [(b, False) for b in pyfwd.backends()]
+                         + [("cpp", True)] * ("cpp" in pyfwd.backends()))
+def test_lr_schedule_trains_each_epoch_at_its_rate(monkeypatch, backend, native):
+    """fit(lr_schedule=f) trains epoch e at f(e): the bits of single-epoch fits with the
+    optimiser's lr set by hand in between (on cpp both through the native loop and the
+    Python one); history["lr"] records the rates; a constant schedule changes nothing."""
+    if native:
+        probe = pyfwd.Network([4, 3], ["softmax"])
+        t = pyfwd.losses.targets("cross_entropy", np.zeros(1, int), 1, 3)
+        assert training._native(probe, resolve("cpp"), t, optim.SGD(probe, lr=1.0))
+    else:
+        monkeypatch.setattr(training, "_native", lambda *a: False)
+    X, y = blobs(150, seed=1)
+    sched = lambda e: 0.2 / (1 + 3 * e)  # noqa: E731
+    a = pyfwd.Network([4, 9, 3], ["tanh", "softmax"], seed=2)
+    hist = a.fit(X, y, optimizer="sgd", lr=1.0, momentum=0.9, epochs=3, batch_size=32, shuffle=False,
+                 lr_schedule=sched, verbose=False, backend=backend)
+    assert hist["lr"] == [sched(0), sched(1), sched(2)]
+    b = pyfwd.Network([4, 9, 3], ["tanh", "softmax"], seed=2)
+    opt = optim.SGD(b, lr=1.0, momentum=0.9)
+    for e in range(3):
+        opt.lr = sched(e)
+        b.fit(X, y, optimizer=opt, epochs=1, batch_size=32, shuffle=False, verbose=False, backend=backend)
+    assert _params_bytes(a) == _params_bytes(b)
+    c = pyfwd.Network([4, 9, 3], ["tanh", "softmax"], seed=2)
+    d = pyfwd.Network([4, 9, 3], ["tanh", "softmax"], seed=2)
+    hc = c.fit(X, y, lr=3e-3, epochs=2, lr_schedule=lambda e: 3e-3, verbose=False, backend=backend)
+    hd = d.fit(X, y, lr=3e-3, epochs=2, verbose=False, backend=backend)
+    assert _params_bytes(c) == _params_bytes(d)
+    assert {k: v for k, v in hc.items() if k != "lr"} == hd
+
+
+@pytest.mark.parametrize("bad,err", [(lambda e: -1.0, ValueError), (lambda e: float("nan"), ValueError),
+                                     (lambda e: "fast", TypeError), (0.01, TypeError)])
+def test_lr_schedule_bad_values_are_refused_before_training(bad, err):
+    X, y = blobs(60)
+    net = pyfwd.Network([4, 5, 3], ["relu", "softmax"], seed=0)
+    before = _params_bytes(net)
+    with pytest.raises(err, match="lr_schedule"):
+        net.fit(X, y, epochs=2, lr_schedule=bad, verbose=False)
+    assert _params_bytes(net) == before
+
+
+@pytest.mark.parametrize("backend", pyfwd.backends())
+def test_early_stopping_restores_the_best_epoch(backend):
+    """patience=p: training stops p epochs after the best val_loss, and the parameters
+    are those the best epoch ended with (the bits of a fit that ran exactly that many
+    epochs); without validation data it watches the training loss."""
+    X, y = blobs(200, seed=3)
+    val = blobs(80, seed=4)
+    # a rate that learns for 3 epochs, then one that diverges
+    sched = lambda e: 0.05 if e < 3 else 40.0  # noqa: E731
+    kw = dict(optimizer="sgd", batch_size=25, seed=7, lr_schedule=sched, verbose=False, backend=backend)
+    net = pyfwd.Network([4, 12, 3], ["relu", "softmax"], seed=5)
+    stream = io.StringIO()
+    hist = net.fit(X, y, epochs=12, validation_data=val, patience=2, **{**kw, "verbose": True}, stream=stream)
+    run = len(hist["val_loss"])
+    vl = np.array(hist["val_loss"])
+    best = int(np.nanargmin(vl)) + 1
+    assert run < 12 and run == best + 2, hist["val_loss"]
+    assert all(len(v) == run for v in hist.values())
+    assert f"parameters of epoch {best} restored" in stream.getvalue()
+    ref = pyfwd.Network([4, 12, 3], ["relu", "softmax"], seed=5)
+    ref.fit(X, y, epochs=best, validation_data=val, **kw)
+    assert _params_bytes(net) == _params_bytes(ref)
+    # training loss watched; patience past the epochs run: no stop, nothing restored
+    n2 = pyfwd.Network([4, 12, 3], ["relu", "softmax"], seed=5)
+    h2 = n2.fit(X, y, epochs=4, patience=10, **kw)
+    r2 = pyfwd.Network([4, 12, 3], ["relu", "softmax"], seed=5)
+    r2.fit(X, y, epochs=4, **kw)
+    assert len(h2["loss"]) == 4 and _params_bytes(n2) == _params_bytes(r2)
+
+
+@pytest.mark.parametrize("patience,err", [(0, ValueError), (-1, ValueError), (True, TypeError), (1.5, TypeError)])
+def test_early_stopping_patience_must_be_a_positive_integer(patience, err):
+    X, y = blobs(30)
+    net = pyfwd.Network([4, 3], ["softmax"], seed=0)
+    with pytest.raises(err, match="patience"):
+        net.fit(X, y, epochs=1, patience=patience, verbose=False)
+
 # -- the native training loop (train_loop.h) -------------------------------------------
 def _fit_both(monkeypatch, dims, dtype, make_opt, threads, batch, epochs=2, verbose=False, n=150, layout="C",
               shuffle=True):

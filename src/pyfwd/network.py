@@ -625,18 +625,29 @@ class Network:
     def fit(self, X, y, loss: str | None = None, optimizer="adam", lr: float = 1e-3, epochs: int = 10,
             batch_size: int = 64, seed=0, validation_data=None, verbose: bool = True,
             backend: str | None = None, shuffle: bool = True, weight_decay: float | None = None,
-            momentum: float | None = None, nesterov: bool | None = None, stream=None) -> dict:
+            momentum: float | None = None, nesterov: bool | None = None, stream=None,
+            lr_schedule=None, patience: int | None = None) -> dict:
         """Train with mini-batches; returns the history ``{"loss": [...], "accuracy":
         [...], "val_loss": [...], "val_accuracy": [...]}`` (one value per epoch;
         accuracy for the classification losses only, validation keys with
-        *validation_data*). "loss"/"accuracy" are the means over the epoch's
-        batches, each measured before its update (as Keras reports them).
+        *validation_data*, ``"lr"`` with *lr_schedule*). "loss"/"accuracy" are the
+        means over the epoch's batches, each measured before its update (as Keras
+        reports them).
 
         *optimizer*: ``"sgd"`` (with *momentum*, *nesterov*), ``"adam"``, ``"adamw"``
         or a :mod:`pyfwd.optim` object built on this network (its own lr then
         applies). *weight_decay* None keeps the optimiser's default (AdamW 0.01,
         others 0). The batches are reshuffled every epoch from *seed*. *verbose*
         draws a progress bar per epoch on *stream* (default stderr).
+
+        *lr_schedule*: a callable ``epoch -> lr`` (epochs counted from 0, as Keras'
+        ``LearningRateScheduler``), called before each epoch; the optimiser trains
+        that epoch at the rate it returns (a user's optimiser object keeps the last
+        one). *patience*: early stopping. Training stops once the watched loss
+        (``val_loss`` with *validation_data*, else ``loss``) has not improved for
+        *patience* epochs, and the parameters of its best epoch are restored (the
+        optimiser's state is not rolled back, as in Keras' ``EarlyStopping`` with
+        ``restore_best_weights=True``); the history ends at the last epoch run.
 
         On the ``cpp`` backend, a softmax output under cross-entropy with SGD, Adam
         or AdamW trains natively: a whole epoch per core call (runs of about 0.1 s
@@ -648,7 +659,7 @@ class Network:
         return fit(self, X, y, loss=loss, optimizer=optimizer, lr=lr, epochs=epochs, batch_size=batch_size,
                    seed=seed, validation_data=validation_data, verbose=verbose, backend=backend,
                    shuffle=shuffle, weight_decay=weight_decay, momentum=momentum, nesterov=nesterov,
-                   stream=stream)
+                   stream=stream, lr_schedule=lr_schedule, patience=patience)
 
     def evaluate(self, X, y, loss: str | None = None, backend: str | None = None,
                  batch_size: int | None = None) -> dict:

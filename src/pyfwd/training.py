@@ -197,13 +197,27 @@ def _fmt(metrics: dict) -> str:
     return "  ".join(f"{k} {v:.4f}" for k, v in metrics.items())
 
 
+def _epoch_lr(lr_schedule, epoch: int) -> float:
+    """The learning rate *lr_schedule* gives for *epoch* (from 0), checked."""
+    value = lr_schedule(epoch)
+    try:
+        return optim._check_hyper("lr", value)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"lr_schedule({epoch}) returned {value!r}: {exc}") from None
+
+
 def fit(net: "Network", X, y, loss=None, optimizer="adam", lr: float = 1e-3, epochs: int = 10,
         batch_size: int = 64, seed=0, validation_data=None, verbose: bool = True, backend=None,
-        shuffle: bool = True, weight_decay=None, momentum=None, nesterov=None, stream=None) -> dict:
+        shuffle: bool = True, weight_decay=None, momentum=None, nesterov=None, stream=None,
+        lr_schedule=None, patience=None) -> dict:
     optim._check_trainable(net)
     loss = losses.check_loss(loss, net.activations[-1])
     epochs = _positive_int("epochs", epochs, low=0)
     batch_size = _positive_int("batch_size", batch_size)
+    if lr_schedule is not None and not callable(lr_schedule):
+        raise TypeError(f"lr_schedule must be a callable epoch -> lr, got {type(lr_schedule).__name__}")
+    if patience is not None:
+        patience = _positive_int("patience", patience)
     X2 = _inputs(net, X)
     n = X2.shape[0]
     if n == 0:
@@ -229,12 +243,19 @@ def fit(net: "Network", X, y, loss=None, optimizer="adam", lr: float = 1e-3, epo
         history["val_loss"] = []
         if classify:
             history["val_accuracy"] = []
+    if lr_schedule is not None:
+        history["lr"] = []
+    # early stopping: the loss it watches, the best value so far, its epoch and parameters
+    monitor = "val_loss" if val is not None else "loss"
+    best, best_epoch, best_params = math.inf, 0, None
     steps = math.ceil(n / batch_size)
     native = _native(net, be, t, opt)
     # the Python loop gathers each batch into one reused buffer (a fresh array per step
     # costs more than the copy); the step is done with it before the next gather
     xbuf = np.empty((0 if native else min(batch_size, n), X2.shape[1]), dtype=X2.dtype)
     for epoch in range(1, epochs + 1):
+        if lr_schedule is not None:
+            opt.lr = _epoch_lr(lr_schedule, epoch - 1)
         order = rng.permutation(n) if shuffle else np.arange(n)
         bar = EpochBar(epoch, epochs, steps, enabled=verbose, stream=stream)
         total, correct, seen = 0.0, 0.0, 0
@@ -275,5 +296,18 @@ def fit(net: "Network", X, y, loss=None, optimizer="adam", lr: float = 1e-3, epo
                 metrics["val_accuracy"] = ev["accuracy"]
         for k, v in metrics.items():
             history[k].append(v)
+        if lr_schedule is not None:
+            history["lr"].append(opt.lr)
         bar.finish(f"{_fmt(metrics)}  ({(time.perf_counter() - t0) * 1e3:.0f} ms)")
+        if patience is not None:
+            if metrics[monitor] < best:  # NaN never improves
+                best, best_epoch = metrics[monitor], epoch
+                best_params = {k: v.copy() for k, v in net.params.items()}
+            elif epoch - best_epoch >= patience:
+                if best_params is not None:
+                    net._assign_params(best_params)
+                if verbose:
+                    print(f"early stopping: {monitor} has not improved for {epoch - best_epoch} epochs; "
+                          f"parameters of epoch {best_epoch} restored", file=bar.stream)
+                break
     return history
