@@ -350,6 +350,19 @@ def test_early_stopping_restores_the_best_epoch(backend):
     assert len(h2["loss"]) == 4 and _params_bytes(n2) == _params_bytes(r2)
 
 
+@pytest.mark.parametrize("backend", pyfwd.backends())
+def test_batch_size_past_any_integer_is_one_batch(backend):
+    """A batch_size beyond int64 (or 1e308) is one batch of all the samples, as
+    batch_size=n, on every path (the native loop's core takes int64)."""
+    X, y = blobs(10)
+    ref = pyfwd.Network([4, 3], ["softmax"], seed=0)
+    h0 = ref.fit(X, y, epochs=2, batch_size=10, verbose=False, backend=backend)
+    for bs in (2 ** 63, 2 ** 70, 10 ** 400):
+        net = pyfwd.Network([4, 3], ["softmax"], seed=0)
+        assert net.fit(X, y, epochs=2, batch_size=bs, verbose=False, backend=backend) == h0
+        assert _params_bytes(net) == _params_bytes(ref)
+
+
 @pytest.mark.parametrize("patience,err", [(0, ValueError), (-1, ValueError), (True, TypeError), (1.5, TypeError)])
 def test_early_stopping_patience_must_be_a_positive_integer(patience, err):
     X, y = blobs(30)

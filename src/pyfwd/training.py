@@ -248,7 +248,8 @@ def fit(net: "Network", X, y, loss=None, optimizer="adam", lr: float = 1e-3, epo
     # early stopping: the loss it watches, the best value so far, its epoch and parameters
     monitor = "val_loss" if val is not None else "loss"
     best, best_epoch, best_params = math.inf, 0, None
-    steps = math.ceil(n / batch_size)
+    batch_size = min(batch_size, n)  # one batch of all: the same steps (and a size the core's int64 holds)
+    steps = -(-n // batch_size)
     native = _native(net, be, t, opt)
     # the Python loop gathers each batch into one reused buffer (a fresh array per step
     # costs more than the copy); the step is done with it before the next gather
