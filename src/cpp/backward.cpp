@@ -25,8 +25,6 @@ void act_backward(int act, int64_t M, int64_t N, const T* Z, int64_t ldz, const 
     const int64_t total = M * N;
     const bool flat = act != ACT_SOFTMAX && ldz == N && lda == N && ldd == N && ldo == N;
     const int64_t units = flat ? (total + 63) / 64 : M;  // 64-element blocks, or rows
-    int parts = 1;
-    if (nthreads > 1 && total >= kSerialElems) parts = static_cast<int>(std::min<int64_t>(nthreads, units));
     auto range = [&](int64_t u0, int64_t u1) {
         if (flat) {
             const int64_t e0 = std::min(total, u0 * 64), e1 = std::min(total, u1 * 64);
@@ -36,7 +34,7 @@ void act_backward(int act, int64_t M, int64_t N, const T* Z, int64_t ldz, const 
         for (int64_t i = u0; i < u1; ++i)
             f(act, alpha, Z + i * ldz, A + i * lda, dA + i * ldd, dZ + i * ldo, static_cast<std::size_t>(N));
     };
-    ThreadPool::instance().run_ranges(units, parts, range);
+    ThreadPool::instance().run_split(units, nthreads, total, kSerialElems, range);
 }
 
 template void act_backward<float>(int, int64_t, int64_t, const float*, int64_t, const float*, int64_t,

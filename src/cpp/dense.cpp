@@ -30,10 +30,7 @@ const T* row_contiguous(const MatView<T>& v, AlignedBuf<T>& buf, int64_t& ld, in
             }
         }
     };
-    const int64_t units = (v.rows + kTile - 1) / kTile;
-    int parts = 1;
-    if (nthreads > 1 && v.rows * v.cols >= (int64_t(1) << 16)) parts = static_cast<int>(std::min<int64_t>(nthreads, units));
-    ThreadPool::instance().run_ranges(units, parts, tiles);
+    ThreadPool::instance().run_split((v.rows + kTile - 1) / kTile, nthreads, v.rows * v.cols, int64_t(1) << 16, tiles);
     ld = v.cols;
     return dst;
 }

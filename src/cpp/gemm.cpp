@@ -256,9 +256,7 @@ void pack_w(const KernelBundle<T>& kb, const T* W, int64_t N, int64_t K, int64_t
     const int NR = kb.NR;
     const int64_t slivers = ceil_div(N, NR);
     auto pack_range = [&](int64_t s0, int64_t s1) { kb.pack_w(W, N, K, rsw, csw, s0, s1, Bp); };
-    int parts = 1;
-    if (nthreads > 1 && N * K >= (1 << 16)) parts = static_cast<int>(std::min<int64_t>(nthreads, slivers));
-    ThreadPool::instance().run_ranges(slivers, parts, pack_range);
+    ThreadPool::instance().run_split(slivers, nthreads, N * K, int64_t(1) << 16, pack_range);
 }
 
 template <typename T>
@@ -328,9 +326,7 @@ void activate_rows(const KernelBundle<T>& kb, int act, int64_t M, int64_t N, con
                 kb.act_inplace(act, c, static_cast<std::size_t>(N));
         }
     };
-    int parts = 1;
-    if (nthreads > 1 && M * N >= (1 << 15)) parts = static_cast<int>(std::min<int64_t>(nthreads, M));
-    ThreadPool::instance().run_ranges(M, parts, rows);
+    ThreadPool::instance().run_split(M, nthreads, M * N, int64_t(1) << 15, rows);
 }
 
 }  // namespace

@@ -19,9 +19,7 @@ constexpr int64_t kChunk = 1024;  // split points on whole chunks (cache lines s
 template <class F>
 void split(int64_t n, int nthreads, F&& body) {
     const int64_t chunks = (n + kChunk - 1) / kChunk;
-    int parts = 1;
-    if (nthreads > 1 && n >= kSerialElems) parts = static_cast<int>(std::min<int64_t>(nthreads, chunks));
-    ThreadPool::instance().run_ranges(chunks, parts, [&](int64_t c0, int64_t c1) {
+    ThreadPool::instance().run_split(chunks, nthreads, n, kSerialElems, [&](int64_t c0, int64_t c1) {
         const int64_t i0 = std::min(n, c0 * kChunk), i1 = std::min(n, c1 * kChunk);
         if (i1 > i0) body(i0, i1);
     });

@@ -8,11 +8,13 @@
 // pool on first use (the parent's workers do not exist there). The workers run a job's
 // tasks under the caller's CallControl (interrupt.h), so they see a stop request.
 #pragma once
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace pyfwd {
@@ -54,6 +56,16 @@ public:
         }
         auto task = [&](int t) { range(units * t / parts, units * (t + 1) / parts); };
         run(parts, task);
+    }
+
+    // run_ranges over [0, units) in min(nthreads, units) parts when `work` (the elements
+    // the loop touches) reaches `min_work`, else on the calling thread alone: the split
+    // of every element-wise loop, each with its own threshold.
+    template <class F>
+    void run_split(int64_t units, int nthreads, int64_t work, int64_t min_work, F&& range) {
+        int parts = 1;
+        if (nthreads > 1 && work >= min_work) parts = static_cast<int>(std::min<int64_t>(nthreads, units));
+        run_ranges(units, parts, std::forward<F>(range));
     }
 
 private:

@@ -30,9 +30,7 @@ void gather_rows(const MatView<T>& X, const int64_t* idx, int64_t m, T* dst, int
             }
         }
     };
-    int parts = 1;
-    if (nthreads > 1 && m * d >= (int64_t(1) << 16)) parts = static_cast<int>(std::min<int64_t>(nthreads, m));
-    ThreadPool::instance().run_ranges(m, parts, rows);
+    ThreadPool::instance().run_split(m, nthreads, m * d, int64_t(1) << 16, rows);
 }
 
 // The update of every parameter for step s of the run, each into its next buffer: the

@@ -28,10 +28,7 @@ void column_sums(int64_t M, int64_t N, const T* g, T* db, int nthreads) {
             for (int64_t j = j0; j < j1; ++j) d[j] += row[j];
         }
     };
-    const int64_t units = (N + 63) / 64;
-    int parts = 1;
-    if (nthreads > 1 && M * N >= (int64_t(1) << 15)) parts = static_cast<int>(std::min<int64_t>(nthreads, units));
-    ThreadPool::instance().run_ranges(units, parts, cols);
+    ThreadPool::instance().run_split((N + 63) / 64, nthreads, M * N, int64_t(1) << 15, cols);
 }
 
 }  // namespace

@@ -253,7 +253,7 @@ def fit(net: "Network", X, y, loss=None, optimizer="adam", lr: float = 1e-3, epo
     native = _native(net, be, t, opt)
     # the Python loop gathers each batch into one reused buffer (a fresh array per step
     # costs more than the copy); the step is done with it before the next gather
-    xbuf = np.empty((0 if native else min(batch_size, n), X2.shape[1]), dtype=X2.dtype)
+    xbuf = np.empty((0 if native else batch_size, X2.shape[1]), dtype=X2.dtype)
     for epoch in range(1, epochs + 1):
         if lr_schedule is not None:
             opt.lr = _epoch_lr(lr_schedule, epoch - 1)
