@@ -6,10 +6,27 @@
 // ISA's intrinsics, so every entity below gets internal linkage in that TU only: the
 // AVX-512 instantiation can never be merged with the generic one (numpy/numpy#25274).
 //
-// VT provides: T, V, W (lanes), zero(), load(p), load_n(p, n), store(p, v),
-// store_n(p, v, n), bcast(p), fma(a, b, c) = a*b + c, relu(v), leaky(v, alpha),
-// gidx(stride) and gather_n(p, idx, n) (n lanes p[l*stride], zeros past n).
-// The transcendental activations come from the ISA's vmath.h: activate(v, code).
+// VT is the ISA's SIMD traits struct, Simd<float> or Simd<double> of kernels/<isa>/simd.h
+// (the same struct the vector math uses; its header lists every operation). Used here: T,
+// V, W (lanes), zero, bcast, load, load_n, store, store_n, mul_add(a, b, c) = a*b + c,
+// add, sub, div, vmax, select, gt, set1, all_max, all_sum, pad_ninf, gidx, gather_n and,
+// where the level has it, transpose. The transcendental activations come from the ISA's
+// vmath.h: activate(v, code).
+//
+// A level's tiles are one Tile<MR, NR, MW, SW> per dtype (below); set_gemm_kernels
+// derives every GEMM entry of a bundle from it (the micro-kernel instance, MR/NR/MW/NW,
+// the packing sliver, the short-row softmax and the kernel's name).
+
+// relu and leaky_relu of the micro-kernel's epilogue: NaN passes through both
+// (max returns its second operand when either is NaN; z > 0 is false on NaN).
+template <class VT>
+inline typename VT::V relu_of(typename VT::V z) {
+    return VT::vmax(VT::zero(), z);
+}
+template <class VT>
+inline typename VT::V leaky_of(typename VT::V z, typename VT::T alpha) {
+    return VT::select(VT::gt(z, VT::zero()), z, VT::mul(z, VT::set1(alpha)));
+}
 
 template <class VT>
 typename VT::V vec_act(typename VT::V z, int code) {
@@ -127,7 +144,7 @@ void ukr_tile(int64_t kc, const typename VT::T* __restrict A, int64_t lda, const
         for (int i = 0; i < M; ++i) {
             const V a = DIRECT ? VT::bcast(agrp[i / 4] + roff[i % 4]) : VT::bcast(A + i);
 #pragma GCC unroll 16
-            for (int j = 0; j < NV; ++j) acc[i][j] = VT::fma(a, b[j], acc[i][j]);
+            for (int j = 0; j < NV; ++j) acc[i][j] = VT::mul_add(a, b[j], acc[i][j]);
         }
         if constexpr (!DIRECT) A += MR;
         if constexpr (DIRECT)
@@ -139,12 +156,12 @@ void ukr_tile(int64_t kc, const typename VT::T* __restrict A, int64_t lda, const
 #pragma GCC unroll 16
         for (int i = 0; i < M; ++i)
 #pragma GCC unroll 16
-            for (int j = 0; j < NV; ++j) acc[i][j] = VT::relu(acc[i][j]);
+            for (int j = 0; j < NV; ++j) acc[i][j] = relu_of<VT>(acc[i][j]);
     } else if (last && act == ACT_LEAKY_RELU) {
 #pragma GCC unroll 16
         for (int i = 0; i < M; ++i)
 #pragma GCC unroll 16
-            for (int j = 0; j < NV; ++j) acc[i][j] = VT::leaky(acc[i][j], alpha);
+            for (int j = 0; j < NV; ++j) acc[i][j] = leaky_of<VT>(acc[i][j], alpha);
     }
 #pragma GCC unroll 16
     for (int i = 0; i < M; ++i)
@@ -286,11 +303,11 @@ double fma_probe_impl(int64_t iters, typename VT::T* sink) {
     for (int r = 0; r < R; ++r) acc[r] = VT::bcast(&start[r]);
     for (int64_t it = 0; it < iters; ++it) {
 #pragma GCC unroll 12
-        for (int r = 0; r < R; ++r) acc[r] = VT::fma(acc[r], a, b);
+        for (int r = 0; r < R; ++r) acc[r] = VT::mul_add(acc[r], a, b);
     }
     alignas(64) T buf[VT::W];
     V s = acc[0];
-    for (int r = 1; r < R; ++r) VT::store(buf, acc[r]), s = VT::fma(VT::load(buf), a, s);
+    for (int r = 1; r < R; ++r) VT::store(buf, acc[r]), s = VT::mul_add(VT::load(buf), a, s);
     VT::store(buf, s);
     *sink = buf[0];
     return 2.0 * R * VT::W * static_cast<double>(iters);
@@ -360,7 +377,7 @@ void dot_block(int64_t K, const typename VT::T* __restrict A, int64_t lda, const
         for (int r = 0; r < RB; ++r) {
             const V w = lanes == L ? WL::load(W + r * ldw + k) : WL::load_n(W + r * ldw + k, lanes);
 #pragma GCC unroll 16
-            for (int i = 0; i < MB; ++i) acc[i][r] = VT::fma(a[i], w, acc[i][r]);
+            for (int i = 0; i < MB; ++i) acc[i][r] = VT::mul_add(a[i], w, acc[i][r]);
         }
     };
 #pragma GCC unroll 2
@@ -400,4 +417,63 @@ void dot_rows_impl(int64_t m, int64_t K, const typename VT::T* A, int64_t lda, c
             dot_block<VT, 2, 1, WL>(K, A + i * lda, lda, W + j * ldw, ldw, bj(j), C + i * ldc + j, ldc);
         for (; i < m; ++i) dot_block<VT, 1, 1, WL>(K, A + i * lda, lda, W + j * ldw, ldw, bj(j), C + i * ldc + j, ldc);
     }
+}
+
+// ---------------------------------------------------------------- the tile description
+// A level's register tile for one dtype: MR rows x NR columns (NR a whole number of
+// vectors) per micro-kernel call, and for calls of at most MW rows, tiles SW slivers wide
+// (the small-M tiles: enough independent accumulators with one or two rows). The one
+// description of the tile: set_gemm_kernels derives every GEMM entry of a bundle from it.
+template <int MR_, int NR_, int MW_, int SW_>
+struct Tile {
+    static constexpr int MR = MR_, NR = NR_, MW = MW_, SW = SW_;
+};
+
+// Vector registers a tile keeps live in its k loop: the accumulators, one sliver's B
+// vectors per column group, and the broadcast A value.
+template <class VT, int M, int NV>
+constexpr int tile_registers() {
+    return M * NV + NV + 1;
+}
+
+template <class VT, class TL>
+void ukr_of_tile(int m, int64_t kc, const typename VT::T* A, int64_t lda, const typename VT::T* Bp, int64_t bstride,
+                 typename VT::T* C, int64_t ldc, int n, const typename VT::T* bias, int act, typename VT::T alpha,
+                 int flags) {
+    ukr_entry<VT, TL::MR, TL::NR, TL::MW, TL::SW>(m, kc, A, lda, Bp, bstride, C, ldc, n, bias, act, alpha, flags);
+}
+
+// "sgemm_ukr_<isa>_<MR>x<NR>" ("dgemm" for double), written once on first use.
+template <class VT, class TL>
+const char* ukr_name_of(const char* isa) {
+    static char name[64];
+    static const int once = std::snprintf(name, sizeof name, "%cgemm_ukr_%s_%dx%d",
+                                          sizeof(typename VT::T) == 4 ? 's' : 'd', isa, TL::MR, TL::NR);
+    (void)once;
+    return name;
+}
+
+// The bundle's GEMM entries from its tile: the micro-kernel, MR/NR/MW/NW, the packing of
+// W into NR-wide slivers, the short-row softmax (rows of n <= NR, as the fused epilogue),
+// the dot path (DOT_MB A rows per block) and the cache-block rule. A level may replace
+// an entry afterwards with a specialised one (AVX-512's float pack_w).
+// Where the level has vector registers (W > 1), the tile must fit them: more
+// accumulators than registers is the spill tools/check_spills.py looks for.
+template <class VT, class TL, int DOT_MB>
+void set_gemm_kernels(KernelBundle<typename VT::T>& kb, const char* isa, const BlockRule& rule) {
+    constexpr int NV = TL::NR / VT::W;
+    static_assert(TL::NR % VT::W == 0, "NR must be a whole number of vectors");
+    static_assert(TL::MW >= 1 && TL::MW <= TL::MR && TL::SW >= 1, "small-M tiles: 1 <= MW <= MR, SW >= 1");
+    static_assert(VT::W == 1 || tile_registers<VT, TL::MR, NV>() <= VT::REGS, "the MR x NR tile needs more registers than the level has");
+    static_assert(VT::W == 1 || tile_registers<VT, TL::MW, TL::SW * NV>() <= VT::REGS, "the small-M tile needs more registers than the level has");
+    kb.ukr_name = ukr_name_of<VT, TL>(isa);
+    kb.ukr = &ukr_of_tile<VT, TL>;
+    kb.pack_w = &pack_w_impl<VT, TL::NR>;
+    kb.softmax_short = &softmax_short_impl<VT, TL::NR, NV>;
+    kb.dot_rows = &dot_rows_impl<VT, DOT_MB>;
+    kb.MR = TL::MR;
+    kb.NR = TL::NR;
+    kb.MW = TL::MW;
+    kb.NW = TL::SW * TL::NR;
+    kb.rule = rule;
 }

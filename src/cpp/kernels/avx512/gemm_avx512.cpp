@@ -1,4 +1,5 @@
-// AVX-512 GEMM micro-kernels: sgemm_ukr_avx512_14x32 and dgemm_ukr_avx512_14x16.
+// AVX-512 GEMM micro-kernels: sgemm_ukr_avx512_14x32 and dgemm_ukr_avx512_14x16, the
+// shared micro-kernel (ukr_impl.h) on this level's SIMD traits (simd.h) and the tiles below.
 // Compiled with -mavx512f -mavx512dq -mavx512vl -mavx512bw -mfma; everything in
 // pyfwd::avx512, helpers in an anonymous namespace, no global constructors (only
 // fill_bundle, called by the dispatcher after CPUID said AVX-512 is there).
@@ -8,12 +9,13 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 
 #include "kernels/kernel_api.h"
 
-#include "vmath.h"  // this ISA's activate(v, code) (vmath helper)
+#include "vmath.h"  // this ISA's SIMD traits (simd.h) and activate(v, code)
 
 // GCC 12 false positive inside its own avx512fintrin.h (_mm512_undefined_* pass-through
 // operands of max/reduce/extract); the vmath header silences the same.
@@ -23,75 +25,6 @@
 namespace pyfwd {
 namespace avx512 {
 namespace {
-
-struct F32 {
-    using T = float;
-    using V = __m512;
-    static constexpr int W = 16;
-    static V zero() { return _mm512_setzero_ps(); }
-    static V load(const T* p) { return _mm512_loadu_ps(p); }
-    static V load_n(const T* p, int n) { return _mm512_maskz_loadu_ps(_cvtu32_mask16((1u << n) - 1u), p); }
-    static void store(T* p, V v) { _mm512_storeu_ps(p, v); }
-    static void store_n(T* p, V v, int n) { _mm512_mask_storeu_ps(p, _cvtu32_mask16((1u << n) - 1u), v); }
-    static V bcast(const T* p) { return _mm512_set1_ps(*p); }
-    static __m512i gidx(int64_t stride) {
-        return _mm512_mullo_epi32(_mm512_set1_epi32(static_cast<int>(stride)),
-                                  _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
-    }
-    static V gather_n(const T* p, __m512i idx, int n) {
-        return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), _cvtu32_mask16(n >= 16 ? 0xFFFFu : (1u << n) - 1u), idx, p, 4);
-    }
-    static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
-    static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
-    static V add(V a, V b) { return _mm512_add_ps(a, b); }
-    static V div(V a, V b) { return _mm512_div_ps(a, b); }
-    static V vmax(V a, V b) { return _mm512_max_ps(a, b); }
-    static V pad_ninf(V v, int n) {
-        return _mm512_mask_blend_ps(_cvtu32_mask16(n >= 16 ? 0xFFFFu : (1u << n) - 1u), _mm512_set1_ps(-__builtin_inff()), v);
-    }
-    static V all_max(V v) { return _mm512_set1_ps(_mm512_reduce_max_ps(v)); }
-    static V all_sum(V v) { return _mm512_set1_ps(_mm512_reduce_add_ps(v)); }
-    // max returns its second operand when either is NaN: z second keeps NaN.
-    // (maskz_ form: GCC 12 warns about the plain form's undefined pass-through operand)
-    static V relu(V z) { return _mm512_maskz_max_ps(0xFFFF, _mm512_setzero_ps(), z); }
-    static V leaky(V z, T alpha) {
-        const __mmask16 pos = _mm512_cmp_ps_mask(z, _mm512_setzero_ps(), _CMP_GT_OQ);
-        return _mm512_mask_blend_ps(pos, _mm512_mul_ps(z, _mm512_set1_ps(alpha)), z);
-    }
-};
-
-struct F64 {
-    using T = double;
-    using V = __m512d;
-    static constexpr int W = 8;
-    static V zero() { return _mm512_setzero_pd(); }
-    static V load(const T* p) { return _mm512_loadu_pd(p); }
-    static V load_n(const T* p, int n) { return _mm512_maskz_loadu_pd(static_cast<__mmask8>((1u << n) - 1u), p); }
-    static void store(T* p, V v) { _mm512_storeu_pd(p, v); }
-    static void store_n(T* p, V v, int n) { _mm512_mask_storeu_pd(p, static_cast<__mmask8>((1u << n) - 1u), v); }
-    static V bcast(const T* p) { return _mm512_set1_pd(*p); }
-    static __m256i gidx(int64_t stride) {
-        return _mm256_mullo_epi32(_mm256_set1_epi32(static_cast<int>(stride)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    }
-    static V gather_n(const T* p, __m256i idx, int n) {
-        return _mm512_mask_i32gather_pd(_mm512_setzero_pd(), static_cast<__mmask8>(n >= 8 ? 0xFFu : (1u << n) - 1u), idx, p, 8);
-    }
-    static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
-    static V sub(V a, V b) { return _mm512_sub_pd(a, b); }
-    static V add(V a, V b) { return _mm512_add_pd(a, b); }
-    static V div(V a, V b) { return _mm512_div_pd(a, b); }
-    static V vmax(V a, V b) { return _mm512_max_pd(a, b); }
-    static V pad_ninf(V v, int n) {
-        return _mm512_mask_blend_pd(static_cast<__mmask8>(n >= 8 ? 0xFFu : (1u << n) - 1u), _mm512_set1_pd(-__builtin_inf()), v);
-    }
-    static V all_max(V v) { return _mm512_set1_pd(_mm512_reduce_max_pd(v)); }
-    static V all_sum(V v) { return _mm512_set1_pd(_mm512_reduce_add_pd(v)); }
-    static V relu(V z) { return _mm512_maskz_max_pd(0xFF, _mm512_setzero_pd(), z); }
-    static V leaky(V z, T alpha) {
-        const __mmask8 pos = _mm512_cmp_pd_mask(z, _mm512_setzero_pd(), _CMP_GT_OQ);
-        return _mm512_mask_blend_pd(pos, _mm512_mul_pd(z, _mm512_set1_pd(alpha)), z);
-    }
-};
 
 #include "kernels/ukr_impl.h"
 #include "kernels/wide16.h"
@@ -147,7 +80,7 @@ void pack_w_f32(const float* W, int64_t N, int64_t K, int64_t rsw, int64_t csw, 
     constexpr int NR = 32;
     for (int64_t s = s0; s < s1; ++s) {
         if (csw != 1 || (s + 1) * NR > N || K == 0) {
-            pack_w_impl<F32, NR>(W, N, K, rsw, csw, s, s + 1, Bp);
+            pack_w_impl<Simd<float>, NR>(W, N, K, rsw, csw, s, s + 1, Bp);
             continue;
         }
         float* base = Bp + s * K * NR;
@@ -191,35 +124,17 @@ void pack_w_f32(const float* W, int64_t N, int64_t K, int64_t rsw, int64_t csw, 
 //    (294 rows, 1.2 MB): the f32 move to KC 1024 above was not re-measured for f64.
 constexpr BlockRule kRuleF32{/*kc_level=*/2, /*kc_frac=*/1.0 / 16, /*mc_frac=*/0.6, /*nc_frac=*/1.0};
 constexpr BlockRule kRuleF64{/*kc_level=*/2, /*kc_frac=*/1.0 / 32, /*mc_frac=*/0.6, /*nc_frac=*/1.0};
-void sgemm_ukr_avx512_14x32(int m, int64_t kc, const float* A, int64_t lda, const float* Bp, int64_t bstride, float* C,
-                            int64_t ldc, int n, const float* bias, int act, float alpha, int flags) {
-    ukr_entry<F32, 14, 32, 2, 4>(m, kc, A, lda, Bp, bstride, C, ldc, n, bias, act, alpha, flags);
-}
+using TileF32 = Tile<14, 32, 2, 4>;  // 28 accumulators + 2 B vectors + 1 broadcast; 2 rows x 128 columns
+using TileF64 = Tile<14, 16, 2, 4>;  // the same registers with 8 lanes
 
-void dgemm_ukr_avx512_14x16(int m, int64_t kc, const double* A, int64_t lda, const double* Bp, int64_t bstride, double* C,
-                            int64_t ldc, int n, const double* bias, int act, double alpha, int flags) {
-    ukr_entry<F64, 14, 16, 2, 4>(m, kc, A, lda, Bp, bstride, C, ldc, n, bias, act, alpha, flags);
-}
-
-double fma_probe(int64_t iters, float* sink) { return fma_probe_impl<F32>(iters, sink); }
+double fma_probe(int64_t iters, float* sink) { return fma_probe_impl<Simd<float>>(iters, sink); }
 
 void fill_bundle(KernelBundle<float>& f32, KernelBundle<double>& f64) {
-    f32.ukr_name = "sgemm_ukr_avx512_14x32";
-    f32.ukr = &sgemm_ukr_avx512_14x32;
-    f32.dot_rows = &dot_rows_impl<F32, 4>;
-    f32.dot_rows16[W16_BF16] = &dot_rows_impl<F32, 4, LoadBF16>;
-    f32.dot_rows16[W16_F16] = &dot_rows_impl<F32, 4, LoadF16>;
-    f32.pack_w = &pack_w_f32;
-    f32.softmax_short = &softmax_short_impl<F32, 32, 2>;
-    f32.MW = 2; f32.NW = 4 * 32;
-    f32.MR = 14; f32.NR = 32; f32.rule = kRuleF32;
-    f64.ukr_name = "dgemm_ukr_avx512_14x16";
-    f64.ukr = &dgemm_ukr_avx512_14x16;
-    f64.dot_rows = &dot_rows_impl<F64, 4>;
-    f64.pack_w = &pack_w_impl<F64, 16>;
-    f64.softmax_short = &softmax_short_impl<F64, 16, 2>;
-    f64.MW = 2; f64.NW = 4 * 16;
-    f64.MR = 14; f64.NR = 16; f64.rule = kRuleF64;
+    set_gemm_kernels<Simd<float>, TileF32, 4>(f32, "avx512", kRuleF32);
+    f32.pack_w = &pack_w_f32;  // whole 32-row slivers through 16x16 register transposes
+    f32.dot_rows16[W16_BF16] = &dot_rows_impl<Simd<float>, 4, LoadBF16>;
+    f32.dot_rows16[W16_F16] = &dot_rows_impl<Simd<float>, 4, LoadF16>;
+    set_gemm_kernels<Simd<double>, TileF64, 4>(f64, "avx512", kRuleF64);
 }
 
 }  // namespace avx512
