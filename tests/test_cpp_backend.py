@@ -256,6 +256,21 @@ def test_isa_controls():
     assert pyfwd._core.fma_peak_gflops(1, 0.01) > 1.0
 
 
+def test_every_level_reports_the_tile_it_runs():
+    """Each level's tile is one description (Tile<MR, NR, MW, SW> in its gemm file): the
+    kernel's name, MR/NR and the small-M tile reported for every level and dtype agree."""
+    before = CPP.isa()
+    try:
+        for isa in CPP.supported_isas():
+            CPP.set_isa(isa)
+            for dt, letter in (("float32", "s"), ("float64", "d")):
+                bl = CPP.config()["blocks"][dt]
+                assert bl["ukr"] == f"{letter}gemm_ukr_{isa}_{bl['MR']}x{bl['NR']}", (isa, dt, bl)
+                assert 1 <= bl["MW"] <= bl["MR"] and bl["NW"] % bl["NR"] == 0 and bl["NW"] >= bl["NR"], (isa, dt, bl)
+    finally:
+        CPP.set_isa(before)
+
+
 def _run(code, **env):
     e = dict(os.environ, **env)
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=e, timeout=120)
