@@ -185,7 +185,7 @@ def test_json_document_has_the_schema_keys(doc, tmp_path):
     assert (tmp_path / "latest.json").exists() and (tmp_path / "latest.txt").exists()
     for key in ("schema", "created", "command", "profile", "threads", "machine", "versions", "env",
                 "warnings", "peak_gflops", "numba_compile", "kernels", "results", "targets", "baselines",
-                "wall_s"):
+                "confirm_rounds", "confirmations", "wall_s"):
         assert key in loaded, key
     assert loaded["schema"] == "pyfwd-bench/1"
     for key in ("cpu_model", "cores", "flags"):
@@ -289,6 +289,79 @@ def test_targets_compare_the_right_cells():
     assert got["sgemm 1024^3 T=1: cpp >= 90% of measured FMA peak"]["status"] == "met"
     assert got["mlp [784,128,10] b=1 T=2: cpp <= 5 us"]["status"] == "missed"
     assert got["sgemm 4096^3 T=1: cpp >= NumPy's OpenBLAS"]["status"] == "n/a"
+
+
+def test_targets_are_judged_on_their_paired_confirmation():
+    """A ratio target with a confirmation (its two kernels timed in alternating rounds)
+    is judged on the median of the per-round ratios, not on the two cells' medians; a
+    confirmation that failed (median None) leaves the cells' verdict."""
+    from pyfwd.bench.targets import evaluate
+
+    def row(kernel, label, median, T=2):
+        return {"kernel": kernel, "suite": "mlp", "label": label, "dtype": "float32", "threads": T,
+                "status": "ok", "reason": None, "median_s": median, "pct_peak": None}
+
+    def conf(a, a_label, b, b_label, ratios, median):
+        return {"a": {"kernel": a, "label": a_label}, "b": {"kernel": b, "label": b_label}, "suite": "mlp",
+                "dtype": "float32", "threads": 2, "ratios": ratios, "median": median}
+
+    b64, b64bf = "[784,128,10] b=64", "[784,128,10] b=64 w=bf16"
+    doc = {"threads": [1, 2], "cpp_default": "cpp-avx2", "results": [
+        row("cpp-avx2", b64, 100e-6), row("onnxruntime", b64, 120e-6),      # cells: 1.2x, missed
+        row("cpp-avx2", b64bf, 150e-6),                                     # cells: 1.5x the f32 time
+        row("cpp-avx2", "[784,128,10] b=1", 4e-6), row("torch", "[784,128,10] b=1", 3e-6)]}
+    got = {t["target"]: t for t in evaluate(doc)}
+    ort = "mlp [784,128,10] b=64 T=2: cpp >= 1.5x onnxruntime"
+    bf = "mlp [784,128,10] b=64 w=bf16 T=2: cpp bfloat16 weights <= 1.05x the float32 time"
+    torch = "mlp [784,128,10] b=1 T=2: cpp faster than torch"
+    assert got[ort]["status"] == "missed" and got[ort]["value"] == pytest.approx(1.2)
+    assert got[bf]["status"] == "missed" and got[bf]["value"] == pytest.approx(1.5)
+    assert got[ort]["pair"] == {"a": {"kernel": "cpp-avx2", "label": b64},
+                                "b": {"kernel": "onnxruntime", "label": b64}, "suite": "mlp",
+                                "dtype": "float32", "threads": 2}
+    assert got[bf]["pair"]["a"] == {"kernel": "cpp-avx2", "label": b64}  # ratio = 16-bit time / f32 time
+    doc["confirmations"] = [conf("cpp-avx2", b64, "onnxruntime", b64, [1.4, 1.6, 1.7], 1.6),
+                            conf("cpp-avx2", b64, "cpp-avx2", b64bf, [0.9, 1.0, 1.2], 1.0),
+                            conf("cpp-avx2", "[784,128,10] b=1", "torch", "[784,128,10] b=1", [], None)]
+    got = {t["target"]: t for t in evaluate(doc)}
+    assert got[ort]["status"] == "met" and got[ort]["value"] == pytest.approx(1.6)
+    assert "median of 3 alternating rounds (1.40-1.70)" in got[ort]["measured"]
+    assert "cells 1.20x" in got[ort]["measured"]
+    assert got[bf]["status"] == "met" and got[bf]["value"] == pytest.approx(1.0)
+    assert got[torch]["status"] == "missed" and got[torch]["value"] == pytest.approx(0.75)
+
+
+def test_confirmation_alternates_the_two_sides_and_reports_their_ratio():
+    """runner._confirm_pair: each round times both sides, in swapped order every round,
+    and records b's time over a's; here b sleeps 3x longer per call than a."""
+    import time
+
+    from pyfwd.bench.runner import _confirm_pair
+
+    calls = []
+
+    class Sleeper(Kernel):
+        suites = ("mlp",)
+
+        def __init__(self, name, seconds):
+            super().__init__()
+            self.name, self.seconds = name, seconds
+
+        def prepare(self, case, data):
+            return lambda: time.sleep(self.seconds)
+
+        def measure(self, fn, budget_s, first_call_s, min_samples):
+            calls.append(self.name)
+            return super().measure(fn, budget_s, first_call_s, min_samples)
+
+    case = Case("mlp", (6, 5, 3), ("tanh", "softmax"), 2)
+    a, b = Sleeper("fast", 0.002), Sleeper("slow", 0.006)
+    out = _confirm_pair(((a, case), (b, case)), 1, PROFILES["tiny"], 4, 0, [])
+    assert out["reason"] is None and len(out["ratios"]) == 4
+    assert out["a"] == {"kernel": "fast", "label": case.label} and out["b"]["kernel"] == "slow"
+    assert 2.0 < out["median"] < 4.5, out
+    assert all(r == pytest.approx(tb / ta) for r, ta, tb in zip(out["ratios"], out["a_s"], out["b_s"]))
+    assert calls == ["fast", "slow", "slow", "fast", "fast", "slow", "slow", "fast"]  # timings in order
 
 
 def test_onnx_writers_share_pyfwd_activation_table(monkeypatch):

@@ -126,6 +126,9 @@ class Profile:
     # starts: OpenBLAS's workers busy-wait ~2**28 cycles (~0.1 s here) after a call
     # and would take the second core from whatever runs next.
     pause_s: float = 0.15
+    # Each two-kernel speed target is confirmed by timing its two kernels in this many
+    # alternating rounds (runner._confirm_ratios); 0: judged on the cells alone.
+    confirm_rounds: int = 7
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def cases(self, suites=SUITES, patterns=None) -> list[Case]:
@@ -165,7 +168,7 @@ PROFILES = {
         (MLPS[0], (MLPS[1][0], MLPS[1][1], (1, 64, 1024)), (MLPS[2][0], MLPS[2][1], (1,)),
          (MLPS[3][0], MLPS[3][1], (2048,))),
         (MLPS16[0], (MLPS16[1][0], MLPS16[1][1], (1,))), TRAINS, train_epochs=3,
-        budget_s=0.04, max_call_s=0.5, min_samples=3, pause_s=0.12, train_slow=False,
+        budget_s=0.04, max_call_s=0.5, min_samples=3, pause_s=0.12, train_slow=False, confirm_rounds=5,
         notes=("quick: sizes capped at 1024, no 60000 batch, 4 activations, small budgets; "
                "16-bit weights at b=64 and b=1 only; train: 3 timed epochs (a true median), no numba or torch.compile",)),
     # For the test-suite: seconds end to end, every code path.
@@ -175,7 +178,7 @@ PROFILES = {
         (((3, 4, 2), ("relu", "sigmoid"), (5,)), ((6, 5, 3), ("tanh", "softmax"), (2,))),
         (((6, 5, 3), ("tanh", "softmax"), (2,)),), (((784, 8, 10), ("relu", "softmax"), 100),),
         train_epochs=2, budget_s=0.002, max_call_s=0.5, min_samples=3, compile_time=False, pause_s=0.0,
-        train_slow=False, train_rows=1000,
+        train_slow=False, train_rows=1000, confirm_rounds=3,
         notes=("tiny: harness self-test sizes, figures meaningless",)),
 }
 

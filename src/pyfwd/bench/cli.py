@@ -89,6 +89,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--no-plots", action="store_true", help="don't write PNG plots")
     p.add_argument("--no-compile-time", action="store_true",
                    help="don't measure Numba's first-call compile time (fresh subprocesses)")
+    p.add_argument("--confirm-rounds", type=int, default=None, metavar="N",
+                   help="time the two kernels of each speed target in N alternating rounds and "
+                        "judge it on the median of the per-round ratios (default: the profile's, "
+                        "7 full / 5 quick; 0: judge on the cells' medians alone)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.add_argument("--list", action="store_true", help="list kernels (with skip reasons) and cases, then exit")
     return p
@@ -121,7 +125,8 @@ def main(argv=None) -> int:
         return 0
     cfg = Config(profile=profile, suites=tuple(args.suite), threads=args.threads, kernels=args.kernels,
                  cases=tuple(args.cases) if args.cases else None, custom=custom,
-                 compile_time=False if args.no_compile_time else None, progress=not args.no_progress)
+                 compile_time=False if args.no_compile_time else None, progress=not args.no_progress,
+                 confirm_rounds=args.confirm_rounds)
     doc = run(cfg)
     files = report.write(doc, args.out, plots=not args.no_plots)
     print(report.render_table(doc))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import faulthandler
 import os
+import statistics
 import sys
 import time
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ class Config:
     cases: tuple[str, ...] | None = None         # fnmatch patterns on case labels; None: all
     custom: tuple[Case, ...] | None = None       # the user's own network (--dims): replaces the suites
     compile_time: bool | None = None             # default: the profile's
+    confirm_rounds: int | None = None            # default: the profile's
     progress: bool = True
     seed: int = 0
     extra_kernels: list[Kernel] = field(default_factory=list)  # tests: e.g. a wrong one
@@ -124,6 +126,88 @@ def _ratios16(results: list[dict]) -> None:
         t32 = f32.get((r["kernel"], r["label"].split(" w=")[0], r["threads"]))
         r["float32_median_s"] = t32
         r["ratio_vs_float32"] = r["median_s"] / t32 if t32 and r["status"] == "ok" else None
+
+
+def _confirm_pair(sides, T: int, prof, rounds: int, seed: int, notes: list[str]) -> dict:
+    """Time the two sides of a speed target, ``sides = ((kernel, case), (kernel, case))``
+    (two kernels on one case, or one kernel on two cases), at *T* threads in *rounds*
+    alternating rounds (the order swapped every round; the cells' pause between two
+    timings). Each round's ratio is the second side's time over the first's: two timings
+    a fraction of a second apart, so a slow minute of a shared machine falls on both or
+    on neither, where the cells are timed seconds or minutes apart."""
+    import pyfwd
+
+    (ka, ca), (kb, cb) = sides
+    out = {"a": {"kernel": ka.name, "label": ca.label}, "b": {"kernel": kb.name, "label": cb.label},
+           "suite": ca.suite, "dtype": ca.dtype, "threads": T, "ratios": [], "a_s": [], "b_s": [],
+           "median": None, "reason": None}
+    budget = min(prof.budget_s, 0.1)
+    pyfwd.set_num_threads(T)
+    runners = []
+    faulthandler.dump_traceback_later(WATCHDOG_S, exit=False)
+    try:
+        with _blas_threads(T, notes):
+            for k, case in sides:
+                k.set_threads(T)
+                k.enter()
+                try:
+                    fn = k.prepare(case, make_inputs(case, seed))
+                    t0 = time.perf_counter()
+                    fn()
+                    runners.append((k, fn, time.perf_counter() - t0))
+                finally:
+                    k.exit()
+            for r in range(rounds):
+                t = [0.0, 0.0]
+                for i in ((0, 1) if r % 2 == 0 else (1, 0)):
+                    if T > 1 and prof.pause_s:  # the other side's spinning workers go idle
+                        time.sleep(prof.pause_s)
+                    k, fn, first = runners[i]
+                    k.enter()
+                    try:
+                        t[i] = k.measure(fn, budget, first, prof.min_samples).median_s
+                    finally:
+                        k.exit()
+                out["a_s"].append(t[0])
+                out["b_s"].append(t[1])
+                out["ratios"].append(t[1] / t[0])
+        out["median"] = float(statistics.median(out["ratios"])) if out["ratios"] else None
+    except Exception as exc:  # the cells' verdict stands; say why there is no confirmation
+        out["reason"] = f"raised {type(exc).__name__}: {exc}"
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+        if T > 1 and prof.pause_s:
+            time.sleep(prof.pause_s)
+    return out
+
+
+def _confirm_ratios(doc: dict, kernels: list[Kernel], cases: list[Case], prof, rounds: int, seed: int,
+                    notes: list[str], progress: Progress) -> list[dict]:
+    """The paired confirmation of every speed target that is a ratio of two timings of
+    this run (targets.evaluate's ``pair``) and was judged on its cells (not n/a; the
+    train suite's epochs are not repeated)."""
+    if rounds <= 0:
+        return []
+    from .targets import evaluate, pair_key
+
+    by_name = {k.name: k for k in kernels if k.reason is None}
+    by_case = {(c.suite, c.label, c.dtype): c for c in cases}
+    todo = {}
+    for t in evaluate(doc):
+        p = t.get("pair")
+        if p is None or t["status"] == "n/a" or p["suite"] == "train":
+            continue
+        sides = tuple((by_name.get(p[s]["kernel"]), by_case.get((p["suite"], p[s]["label"], p["dtype"])))
+                      for s in ("a", "b"))
+        if all(k is not None and c is not None for k, c in sides):
+            todo.setdefault(pair_key(p), (sides, p["threads"]))
+    out = []
+    for i, (sides, T) in enumerate(todo.values()):
+        (ka, ca), (kb, cb) = sides
+        what = f"{ca.label} {ka.name} vs {kb.name}" if ca is cb else f"{ka.name} {ca.label} vs {cb.label}"
+        progress.note(f"confirming target {i + 1}/{len(todo)}: {what} T={T}")
+        out.append(_confirm_pair(sides, T, prof, rounds, seed, notes))
+    return out
 
 
 def run(cfg: Config) -> dict:
@@ -228,6 +312,10 @@ def run(cfg: Config) -> dict:
                         row = _cell(k, case, data, ref, T, prof, predictor, progress, peak)
                         row["pyfwd_commit"] = commit
                         results.append(row)
+        rounds = prof.confirm_rounds if cfg.confirm_rounds is None else cfg.confirm_rounds
+        doc["results"] = results
+        doc["confirm_rounds"] = rounds
+        doc["confirmations"] = _confirm_ratios(doc, kernels, cases, prof, rounds, cfg.seed, notes, progress)
     finally:
         pyfwd.set_num_threads(saved_threads)
         for k in kernels:

@@ -2,7 +2,13 @@
 (issue 10), 16-bit weights (issue 11) and training (issue 13) work, evaluated on
 one run's results. They live here, in the benchmark report, never in a timed
 unit test (docs/design.md). "cpp" is the ISA the backend picks by itself on this CPU.
-A target whose cells were not run (quick profile, kernel missing) is "n/a"."""
+A target whose cells were not run (quick profile, kernel missing) is "n/a".
+
+A ratio of two kernels is judged on its paired confirmation where the run made one
+(``doc["confirmations"]``, runner._confirm_ratios: the two kernels timed in alternating
+rounds, the median of the per-round ratios), else on the two cells' medians. The cells
+are timed seconds apart, so a shared machine's slow minutes can land on one of them;
+a round's two timings are a fraction of a second apart."""
 from __future__ import annotations
 
 from .cases import ACTS, MLPS16, W16_VARIANTS, Case
@@ -20,8 +26,28 @@ def _fmt_s(s: float) -> str:
     return f"{s * 1e6:.1f} us" if s < 1e-3 else f"{s * 1e3:.2f} ms" if s < 1 else f"{s:.2f} s"
 
 
+def pair_key(p: dict) -> tuple:
+    """The key of a ratio target's two cells (its ``pair``: sides "a" and "b", each a
+    kernel and a case label, and their suite, dtype and thread count) and of their
+    confirmation, whose ratios are b's time over a's."""
+    return (p["a"]["kernel"], p["a"]["label"], p["b"]["kernel"], p["b"]["label"], p["suite"], p["dtype"],
+            p["threads"])
+
+
+def _pair(a_kernel, a_label, b_kernel, b_label, suite, dtype, T) -> dict:
+    return {"a": {"kernel": a_kernel, "label": a_label}, "b": {"kernel": b_kernel, "label": b_label},
+            "suite": suite, "dtype": dtype, "threads": T}
+
+
+def _confirmed(c: dict, cells: float, shown: str) -> str:
+    r = c["ratios"]
+    return (f"{c['median']:.2f}x, median of {len(r)} alternating rounds ({min(r):.2f}-{max(r):.2f}); "
+            f"cells {cells:.2f}x {shown}")
+
+
 def evaluate(doc: dict) -> list[dict]:
     idx = _index(doc)
+    confirmed = {pair_key(c): c for c in doc.get("confirmations", []) if c.get("median") is not None}
     threads = doc["threads"]
     t_all, t_one = max(threads), min(threads)
     cpp = doc.get("cpp_default") or "cpp (not built)"
@@ -35,34 +61,45 @@ def evaluate(doc: dict) -> list[dict]:
             return None, f"{kernel} {label} T={T}: {r['status']} ({r['reason']})"
         return r, None
 
-    def add(issue, text, value, goal, measured, higher_is_better=True, why=None):
+    def add(issue, text, value, goal, measured, higher_is_better=True, why=None, pair=None):
+        extra = {"pair": pair} if pair is not None else {}
         if why is not None:
-            out.append({"issue": issue, "target": text, "status": "n/a", "reason": why})
+            out.append({"issue": issue, "target": text, "status": "n/a", "reason": why, **extra})
             return
         met = value >= goal if higher_is_better else value <= goal
         out.append({"issue": issue, "target": text, "status": "met" if met else "missed",
-                    "value": value, "goal": goal, "measured": measured})
+                    "value": value, "goal": goal, "measured": measured, **extra})
 
     def ratio(issue, text, fast, slow, suite, label, T, goal, dtype="float32"):
-        """*fast*'s speed over *slow*'s (slow median / fast median) >= goal."""
+        """*fast*'s speed over *slow*'s (slow median / fast median) >= goal; on the
+        pair's confirmation (alternating rounds) where the run made one."""
+        pair = _pair(fast, label, slow, label, suite, dtype, T)  # b's time over a's: slow / fast
         a, why = cell(fast, suite, label, T, dtype)
         b, why2 = cell(slow, suite, label, T, dtype)
         why = why or why2
         if why:
-            return add(issue, text, None, goal, None, why=why)
-        v = b["median_s"] / a["median_s"]
-        add(issue, text, v, goal, f"{v:.2f}x ({fast} {_fmt_s(a['median_s'])}, {slow} {_fmt_s(b['median_s'])})")
+            return add(issue, text, None, goal, None, why=why, pair=pair)
+        cells = b["median_s"] / a["median_s"]
+        shown = f"({fast} {_fmt_s(a['median_s'])}, {slow} {_fmt_s(b['median_s'])})"
+        c = confirmed.get(pair_key(pair))
+        if c is None:
+            return add(issue, text, cells, goal, f"{cells:.2f}x {shown}", pair=pair)
+        add(issue, text, c["median"], goal, _confirmed(c, cells, shown), pair=pair)
 
     def ratio16(text, kernel, label16, label32, T, goal):
         """*kernel*'s time on the 16-bit row over its float32 time (same run) <= goal."""
+        pair = _pair(kernel, label32, kernel, label16, "mlp", "float32", T)  # b's time over a's: 16 / 32
         a, why = cell(kernel, "mlp", label16, T)
         b, why2 = cell(kernel, "mlp", label32, T)
         why = why or why2
         if why:
-            return add(11, text, None, goal, None, why=why)
-        v = a["median_s"] / b["median_s"]
-        add(11, text, v, goal, f"{v:.2f}x ({_fmt_s(a['median_s'])} vs float32 {_fmt_s(b['median_s'])})",
-            higher_is_better=False)
+            return add(11, text, None, goal, None, why=why, pair=pair)
+        cells = a["median_s"] / b["median_s"]
+        shown = f"({_fmt_s(a['median_s'])} vs float32 {_fmt_s(b['median_s'])})"
+        c = confirmed.get(pair_key(pair))
+        if c is None:
+            return add(11, text, cells, goal, f"{cells:.2f}x {shown}", higher_is_better=False, pair=pair)
+        add(11, text, c["median"], goal, _confirmed(c, cells, shown), higher_is_better=False, pair=pair)
 
     def latency(issue, text, kernel, suite, label, T, max_s):
         a, why = cell(kernel, suite, label, T)
