@@ -314,6 +314,8 @@ def run(cfg: Config) -> dict:
                         results.append(row)
         rounds = prof.confirm_rounds if cfg.confirm_rounds is None else cfg.confirm_rounds
         doc["results"] = results
+        from .report import per_isa_rows
+        doc["per_isa"] = per_isa_rows(doc)  # the per-level targets' cells
         doc["confirm_rounds"] = rounds
         doc["confirmations"] = _confirm_ratios(doc, kernels, cases, prof, rounds, cfg.seed, notes, progress)
     finally:
