@@ -21,6 +21,9 @@ from .._progress import Progress
 SCHEMA = "pyfwd-bench/1"
 #: Seconds after which a cell still running dumps every thread's stack to stderr.
 WATCHDOG_S = 300
+#: About how long the paired confirmation of one speed target may take (seconds):
+#: targets whose calls take seconds get fewer rounds (never fewer than 3).
+CONFIRM_TARGET_S = 20.0
 #: The kernel each suite's speed-ups are relative to: what a user gets without pyfwd.
 BASELINE = {"gemm": "numpy-blas", "layer": "numpy-textbook", "mlp": "numpy-textbook", "train": "torch"}
 
@@ -144,6 +147,7 @@ def _confirm_pair(sides, T: int, prof, rounds: int, seed: int, notes: list[str])
     budget = min(prof.budget_s, 0.1)
     pyfwd.set_num_threads(T)
     runners = []
+    first_max = 0.0
     faulthandler.dump_traceback_later(WATCHDOG_S, exit=False)
     try:
         with _blas_threads(T, notes):
@@ -155,8 +159,15 @@ def _confirm_pair(sides, T: int, prof, rounds: int, seed: int, notes: list[str])
                     t0 = time.perf_counter()
                     fn()
                     runners.append((k, fn, time.perf_counter() - t0))
+                    first_max = max(first_max, runners[-1][2], getattr(k, "first_call_s", 0.0) or 0.0)
                 finally:
                     k.exit()
+            # Long calls (sgemm 4096^3: seconds each) get fewer rounds, at least 3, so
+            # that a target costs about CONFIRM_TARGET_S; each timing is then a warm-up
+            # call and one timed call (min_samples=1).
+            per_round = 2 * (max(budget, 2 * first_max) + prof.pause_s * (T > 1))
+            rounds = max(min(rounds, 3), min(rounds, int(CONFIRM_TARGET_S / per_round)))
+            out["rounds"] = rounds
             for r in range(rounds):
                 t = [0.0, 0.0]
                 for i in ((0, 1) if r % 2 == 0 else (1, 0)):
@@ -165,7 +176,7 @@ def _confirm_pair(sides, T: int, prof, rounds: int, seed: int, notes: list[str])
                     k, fn, first = runners[i]
                     k.enter()
                     try:
-                        t[i] = k.measure(fn, budget, first, prof.min_samples).median_s
+                        t[i] = k.measure(fn, budget, first, 1).median_s
                     finally:
                         k.exit()
                 out["a_s"].append(t[0])

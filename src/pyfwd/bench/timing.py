@@ -38,8 +38,8 @@ def measure(fn: Callable[[], object], budget_s: float, first_call_s: float,
     """Time *fn* (already called once, taking *first_call_s*, by the correctness
     gate). Warm-up: at least one more call and about a tenth of the budget. Then
     samples of ``calls_per_sample`` calls each until the budget is spent, with at
-    least *min_samples* (three when a single call is longer than the budget). A
-    sample lasts at least ``MIN_SAMPLE_S`` and budget / ``MAX_KEPT_SAMPLES``."""
+    least *min_samples* (at most three when a single call is longer than the
+    budget). A sample lasts at least ``MIN_SAMPLE_S`` and budget / ``MAX_KEPT_SAMPLES``."""
     start = time.perf_counter()
     warm_until = start + 0.1 * budget_s
     t = first_call_s
@@ -50,7 +50,7 @@ def measure(fn: Callable[[], object], budget_s: float, first_call_s: float,
         if time.perf_counter() >= warm_until:
             break
     inner = max(1, math.ceil(max(MIN_SAMPLE_S, budget_s / MAX_KEPT_SAMPLES) / max(t, 1e-9)))
-    need = min_samples if t * min_samples <= budget_s else 3
+    need = min_samples if t * min_samples <= budget_s else min(3, min_samples)
     samples: list[float] = []
     deadline = time.perf_counter() + budget_s
     gc_was = gc.isenabled()
