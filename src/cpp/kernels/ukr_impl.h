@@ -431,9 +431,8 @@ struct Tile {
 
 // Vector registers a tile keeps live in its k loop: the accumulators, one sliver's B
 // vectors per column group, and the broadcast A value.
-template <class VT, int M, int NV>
-constexpr int tile_registers() {
-    return M * NV + NV + 1;
+constexpr int tile_registers(int m, int nv) {
+    return m * nv + nv + 1;
 }
 
 template <class VT, class TL>
@@ -464,8 +463,8 @@ void set_gemm_kernels(KernelBundle<typename VT::T>& kb, const char* isa, const B
     constexpr int NV = TL::NR / VT::W;
     static_assert(TL::NR % VT::W == 0, "NR must be a whole number of vectors");
     static_assert(TL::MW >= 1 && TL::MW <= TL::MR && TL::SW >= 1, "small-M tiles: 1 <= MW <= MR, SW >= 1");
-    static_assert(VT::W == 1 || tile_registers<VT, TL::MR, NV>() <= VT::REGS, "the MR x NR tile needs more registers than the level has");
-    static_assert(VT::W == 1 || tile_registers<VT, TL::MW, TL::SW * NV>() <= VT::REGS, "the small-M tile needs more registers than the level has");
+    static_assert(VT::W == 1 || tile_registers(TL::MR, NV) <= VT::REGS, "the MR x NR tile needs more registers than the level has");
+    static_assert(VT::W == 1 || tile_registers(TL::MW, TL::SW * NV) <= VT::REGS, "the small-M tile needs more registers than the level has");
     kb.ukr_name = ukr_name_of<VT, TL>(isa);
     kb.ukr = &ukr_of_tile<VT, TL>;
     kb.pack_w = &pack_w_impl<VT, TL::NR>;

@@ -326,7 +326,7 @@ def run(cfg: Config) -> dict:
         rounds = prof.confirm_rounds if cfg.confirm_rounds is None else cfg.confirm_rounds
         doc["results"] = results
         from .report import per_isa_rows
-        doc["per_isa"] = per_isa_rows(doc)  # the per-level targets' cells
+        doc["per_isa"] = per_isa_rows(doc)  # the per-level targets' cells (from the rows' GFLOP/s)
         doc["confirm_rounds"] = rounds
         doc["confirmations"] = _confirm_ratios(doc, kernels, cases, prof, rounds, cfg.seed, notes, progress)
     finally:
@@ -339,11 +339,8 @@ def run(cfg: Config) -> dict:
     if w:
         warnings.append(w)
         print(f"bench: WARNING: {w}", file=sys.stderr)
-    _speedups(results)
+    _speedups(results)  # rows of doc["results"], in place
     _ratios16(results)
-    doc["results"] = results
-    from .report import per_isa_rows
-    doc["per_isa"] = per_isa_rows(doc)
     from .targets import evaluate
     doc["targets"] = evaluate(doc)
     doc["wall_s"] = time.perf_counter() - t_start

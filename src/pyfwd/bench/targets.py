@@ -39,10 +39,6 @@ def _pair(a_kernel, a_label, b_kernel, b_label, suite, dtype, T) -> dict:
             "suite": suite, "dtype": dtype, "threads": T}
 
 
-def _confirmed(c: dict, cells: float, shown: str) -> str:
-    r = c["ratios"]
-    return (f"{c['median']:.2f}x, median of {len(r)} alternating rounds ({min(r):.2f}-{max(r):.2f}); "
-            f"cells {cells:.2f}x {shown}")
 
 
 def evaluate(doc: dict) -> list[dict]:
@@ -60,6 +56,16 @@ def evaluate(doc: dict) -> list[dict]:
         if r["status"] != "ok":
             return None, f"{kernel} {label} T={T}: {r['status']} ({r['reason']})"
         return r, None
+
+    def judged(pair, cells, shown):
+        """(value, text) of a two-timing target: its confirmation's median where the run
+        made one, else the ratio of its cells' medians (*shown* says what they were)."""
+        c = confirmed.get(pair_key(pair))
+        if c is None:
+            return cells, f"{cells:.2f}x {shown}"
+        r = c["ratios"]
+        return c["median"], (f"{c['median']:.2f}x, median of {len(r)} alternating rounds "
+                             f"({min(r):.2f}-{max(r):.2f}); cells {cells:.2f}x {shown}")
 
     def add(issue, text, value, goal, measured, higher_is_better=True, why=None, pair=None):
         extra = {"pair": pair} if pair is not None else {}
@@ -79,12 +85,9 @@ def evaluate(doc: dict) -> list[dict]:
         why = why or why2
         if why:
             return add(issue, text, None, goal, None, why=why, pair=pair)
-        cells = b["median_s"] / a["median_s"]
-        shown = f"({fast} {_fmt_s(a['median_s'])}, {slow} {_fmt_s(b['median_s'])})"
-        c = confirmed.get(pair_key(pair))
-        if c is None:
-            return add(issue, text, cells, goal, f"{cells:.2f}x {shown}", pair=pair)
-        add(issue, text, c["median"], goal, _confirmed(c, cells, shown), pair=pair)
+        v, measured = judged(pair, b["median_s"] / a["median_s"],
+                             f"({fast} {_fmt_s(a['median_s'])}, {slow} {_fmt_s(b['median_s'])})")
+        add(issue, text, v, goal, measured, pair=pair)
 
     def ratio16(text, kernel, label16, label32, T, goal):
         """*kernel*'s time on the 16-bit row over its float32 time (same run) <= goal."""
@@ -94,12 +97,9 @@ def evaluate(doc: dict) -> list[dict]:
         why = why or why2
         if why:
             return add(11, text, None, goal, None, why=why, pair=pair)
-        cells = a["median_s"] / b["median_s"]
-        shown = f"({_fmt_s(a['median_s'])} vs float32 {_fmt_s(b['median_s'])})"
-        c = confirmed.get(pair_key(pair))
-        if c is None:
-            return add(11, text, cells, goal, f"{cells:.2f}x {shown}", higher_is_better=False, pair=pair)
-        add(11, text, c["median"], goal, _confirmed(c, cells, shown), higher_is_better=False, pair=pair)
+        v, measured = judged(pair, a["median_s"] / b["median_s"],
+                             f"({_fmt_s(a['median_s'])} vs float32 {_fmt_s(b['median_s'])})")
+        add(11, text, v, goal, measured, higher_is_better=False, pair=pair)
 
     def latency(issue, text, kernel, suite, label, T, max_s):
         a, why = cell(kernel, suite, label, T)
@@ -178,11 +178,9 @@ def evaluate(doc: dict) -> list[dict]:
         if r["ratio_vs_openblas"] is None:
             add(10, text, None, goal, None, why=r["note"], pair=pair)
         else:
-            cells = r["ratio_vs_openblas"]
-            shown = f"({r['cpp_gflops']:.1f} vs {r['openblas_gflops']:.1f} GFLOP/s)"
-            c = confirmed.get(pair_key(pair))
-            add(10, text, cells if c is None else c["median"], goal,
-                f"{cells:.2f}x {shown}" if c is None else _confirmed(c, cells, shown), pair=pair)
+            v, measured = judged(pair, r["ratio_vs_openblas"],
+                                 f"({r['cpp_gflops']:.1f} vs {r['openblas_gflops']:.1f} GFLOP/s)")
+            add(10, text, v, goal, measured, pair=pair)
         if r["op"] == "sgemm" and r["threads"] == t_one:
             text = f"sgemm {r['label']} T={t_one}: {kernel} >= 88% of its width's measured FMA peak"
             if r["pct_peak"] is None:
