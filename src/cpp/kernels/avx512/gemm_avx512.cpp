@@ -18,7 +18,8 @@
 #include "vmath.h"  // this ISA's SIMD traits (simd.h) and activate(v, code)
 
 // GCC 12 false positive inside its own avx512fintrin.h (_mm512_undefined_* pass-through
-// operands of max/reduce/extract); the vmath header silences the same.
+// operands of max/reduce/extract), reported where the micro-kernel's reductions are
+// inlined into this file: file-wide here (the vector-math files raise none).
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 

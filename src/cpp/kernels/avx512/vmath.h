@@ -23,9 +23,6 @@
 // (-Wignored-attributes); harmless here: they are only used as type tags.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wignored-attributes"
-// GCC 12 false positive: _mm512_undefined_*() in its own avx512fintrin.h wrappers
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 namespace pyfwd {
 namespace avx512 {
