@@ -275,6 +275,16 @@ def _cpp_kernels(isas: list[str]) -> list[Kernel]:
     return out
 
 
+def default_cpp_name() -> str | None:
+    """The column name of the ISA level the C++ backend picks by itself here
+    (``cpp-avx2``...), selected or not; None when the backend is not built."""
+    be, _ = _backend("cpp")
+    try:
+        return f"cpp-{be.isa()}" if be is not None else None
+    except Exception:  # no ISA controls, or a broken binding
+        return None
+
+
 def discover(patterns=None) -> list[Kernel]:
     """The selected kernels, each probed (its backend loaded, its peer imported)
     only when selected, so that one broken backend cannot stall another's run."""

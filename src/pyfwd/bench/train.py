@@ -262,8 +262,11 @@ def discover(patterns, cpp_default: str | None) -> list[TrainKernel]:
     from .kernels import _backend, select
 
     cpp_name = cpp_default or "cpp"
+    names = select((cpp_name, *OTHER_NAMES), patterns)
+    if cpp_name not in names and select(["cpp"], patterns):  # "cpp" selects the cpp trainer too
+        names.insert(0, cpp_name)
     out: list[TrainKernel] = []
-    for name in select((cpp_name, *OTHER_NAMES), patterns):
+    for name in names:
         if name in (cpp_name, "numba"):
             backend = "cpp" if name == cpp_name else "numba"
             out.append(PyfwdTrain(name, backend, _backend(backend)[1]))
