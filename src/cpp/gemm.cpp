@@ -11,7 +11,20 @@
 #include "interrupt.h"
 #include "thread_pool.h"
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 namespace pyfwd {
+
+void advise_huge_pages(void* p, std::size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    (void)madvise(p, bytes, MADV_HUGEPAGE);  // advice only: refused or unsupported, 4 KB pages
+#else
+    (void)p;
+    (void)bytes;
+#endif
+}
 namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
