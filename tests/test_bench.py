@@ -331,6 +331,50 @@ def test_targets_are_judged_on_their_paired_confirmation():
     assert got[torch]["status"] == "missed" and got[torch]["value"] == pytest.approx(0.75)
 
 
+def test_batch1_target_is_judged_against_the_streaming_read_of_its_weights():
+    """Issue 10: the big mlp at batch 1 against a streaming read of its weight bytes
+    (doc["stream_read"]): read time over cpp's time >= 0.95, on the cells or on the
+    alternating rounds; n/a with the reason when the read was not measured."""
+    from pyfwd.bench.targets import STREAM_GOALS, evaluate
+
+    label = "[1024,4096,4096,1024] b=1"
+    assert STREAM_GOALS[label] == 0.95
+    cell = {"kernel": "cpp-avx2", "suite": "mlp", "label": label, "dtype": "float32", "threads": 2,
+            "status": "ok", "reason": None, "median_s": 4.0e-3, "pct_peak": None}
+    read = {"label": label, "threads": 2, "bytes": 100_663_296, "gbps": 100_663_296 / 3.6e-3 * 1e-9,
+            "median_s": 3.6e-3, "reason": None}
+    doc = {"threads": [1, 2], "cpp_default": "cpp-avx2", "results": [cell], "stream_read": [read]}
+    text = f"mlp {label} T=2: cpp within 5% of a streaming read of its weights"
+    got = {t["target"]: t for t in evaluate(doc)}[text]
+    assert got["status"] == "missed" and got["value"] == pytest.approx(0.9), got
+    assert "100.7 MB" in got["measured"] and "25.2 GB/s" in got["measured"]
+    assert got["pair"]["b"] == {"kernel": "stream-read", "label": label}
+    doc["confirmations"] = [{**got["pair"], "ratios": [0.94, 0.97, 1.01], "median": 0.97}]
+    got = {t["target"]: t for t in evaluate(doc)}[text]
+    assert got["status"] == "met" and got["value"] == pytest.approx(0.97)
+    doc["stream_read"] = [{**read, "median_s": None, "gbps": None, "reason": "raised MemoryError: "}]
+    got = {t["target"]: t for t in evaluate(doc)}[text]
+    assert got["status"] == "n/a" and "streaming read not measured" in got["reason"]
+
+
+def test_stream_read_side_times_a_read_of_the_case_weight_bytes():
+    """kernels.StreamRead, the "b" side of that target in the alternating rounds: its
+    time is the case's weight bytes over the measured GB/s."""
+    from pyfwd.bench.kernels import StreamRead
+
+    k = StreamRead()
+    if k.reason is not None:
+        pytest.skip(k.reason)
+    case = Case("mlp", (64, 512, 10), ("relu", "linear"), 1)
+    data = make_inputs(case)
+    k.set_threads(1)
+    fn = k.prepare(case, data)
+    assert k.nbytes == sum(W.nbytes for W in data.weights)
+    assert fn() > 0
+    t = k.measure(fn, 0.01, 0.0, 1)
+    assert t.median_s > 0 and t.samples_s == [t.median_s]
+
+
 def test_confirmation_alternates_the_two_sides_and_reports_their_ratio():
     """runner._confirm_pair: each round times both sides, in swapped order every round,
     and records b's time over a's; here b sleeps 3x longer per call than a."""

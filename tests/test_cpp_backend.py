@@ -4,6 +4,7 @@ layouts that break naive GEMM code; plus threads (bitwise determinism, concurren
 callers, fork) and the ISA controls."""
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -254,6 +255,25 @@ def test_isa_controls():
         bl = cfg["blocks"][dt]
         assert bl["MC"] % bl["MR"] == 0 and bl["NC"] % bl["NR"] == 0 and bl["ukr"].startswith(dt[5:] == "32" and "s" or "d")
     assert pyfwd._core.fma_peak_gflops(1, 0.01) > 1.0
+
+
+def test_stream_read_probe_reads_every_byte_at_every_level():
+    """_core.stream_read_gbps (the bench's memory-bound ceiling): every level's read probe
+    sums every float of the buffer in every round (the core checks the sum and raises if
+    one was skipped), for sizes that are no multiple of the vectors and thread counts
+    that do not divide them; bad sizes are a ValueError."""
+    before = CPP.isa()
+    try:
+        for isa in ISAS:
+            CPP.set_isa(isa)
+            for nbytes, threads in ((4096, 1), (4096 + 4, 3), (3 << 20, 2)):
+                gbps = pyfwd._core.stream_read_gbps(nbytes, threads, 0.0)
+                assert math.isfinite(gbps) and gbps > 0.01, (isa, nbytes, threads, gbps)
+    finally:
+        CPP.set_isa(before)
+    for bad in (0, 4095, 1 << 31):
+        with pytest.raises(ValueError, match="bytes must be"):
+            pyfwd._core.stream_read_gbps(bad, 1, 0.0)
 
 
 def test_every_level_reports_the_tile_it_runs():

@@ -42,6 +42,7 @@ Dispatch* filled(Isa isa) {
         d.f32.adam_update = &ns::adam_update_f32;     \
         d.f64.adam_update = &ns::adam_update_f64;     \
         d.fma_probe = &ns::fma_probe;                 \
+        d.read_probe = &ns::read_probe;               \
         break;
             PYFWD_ISA_LIST(PYFWD_FILL)
 #undef PYFWD_FILL

@@ -15,6 +15,9 @@ struct Dispatch {
     KernelBundle<double> f64;
     // FMA throughput probe of this level (float32): runs `iters` rounds, returns flops done.
     double (*fma_probe)(int64_t iters, float* sink) = nullptr;
+    // Streaming-read probe of this level: the sum of n floats (64-byte aligned, n a
+    // multiple of 16 * 8) read once with vector loads.
+    double (*read_probe)(const float* p, int64_t n) = nullptr;
 };
 
 // The active bundle set. The first call chooses it (initial_isa(): may throw

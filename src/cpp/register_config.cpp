@@ -2,7 +2,9 @@
 // peak probe, the activation codes. The first call that needs kernels chooses the level:
 // a bad PYFWD_ISA raises ValueError there, not at import, so that the Python side can
 // report it as a misconfigured backend (backends/cpp.py) instead of a missing one.
+#include <algorithm>
 #include <chrono>
+#include <stdexcept>
 #include <iterator>
 #include <string>
 #include <vector>
@@ -103,6 +105,50 @@ double fma_peak_gflops(int threads, double seconds) {
     return total * 1e-9;
 }
 
+// Each of `threads` threads reads its own contiguous part of one `bytes` buffer (filled
+// by that thread first, so its pages are its own) with the active level's read probe;
+// GB/s of each whole round (the slowest thread ends it), the median of the rounds run in
+// about `seconds` (at least 3). What a plain streaming read of that many bytes reaches:
+// the ceiling of a memory-bound call that reads them once (batch-1 inference).
+double stream_read_gbps(int64_t bytes, int threads, double seconds) {
+    const Dispatch& d = active_dispatch();
+    if (threads < 1) threads = 1;
+    // at most 1 GiB: each float lane then sums at most 2^24 ones, exactly (the check below)
+    if (bytes < 4096 || bytes > (int64_t(1) << 30))
+        throw std::invalid_argument("bytes must be in [4096, 2^30], got " + std::to_string(bytes));
+    constexpr int64_t kChunk = 128;  // floats: 512 B, a multiple of every level's 8 vectors
+    const int64_t per = std::max<int64_t>(kChunk, (bytes / 4 / threads) / kChunk * kChunk);
+    AlignedBuf<float> buf;
+    float* p = buf.ensure(static_cast<std::size_t>(per * threads));
+    ThreadPool& pool = ThreadPool::instance();
+    const int saved = pool.num_threads();
+    if (threads != saved) pool.set_num_threads(threads);
+    std::vector<double> sums(threads, 0.0);
+    auto fill = [&](int t) { std::fill(p + t * per, p + (t + 1) * per, 1.0f); };
+    auto read = [&](int t) { sums[t] += d.read_probe(p + t * per, per); };
+    std::vector<double> rates;
+    without_gil([&] {
+        pool.run(threads, fill);
+        pool.run(threads, read);  // warm-up: page tables, the workers awake
+        const auto start = std::chrono::steady_clock::now();
+        for (;;) {
+            const auto t0 = std::chrono::steady_clock::now();
+            pool.run(threads, read);
+            const auto t1 = std::chrono::steady_clock::now();
+            rates.push_back(double(per * threads) * 4.0 / std::chrono::duration<double>(t1 - t0).count() * 1e-9);
+            const double spent = std::chrono::duration<double>(t1 - start).count();
+            if ((rates.size() >= 3 && spent >= seconds) || rates.size() >= 1000) break;
+        }
+    });
+    if (threads != saved) pool.set_num_threads(saved);
+    double check = 0;
+    for (double v : sums) check += v;
+    if (check != double(per * threads) * double(rates.size() + 1))  // every float read, every round
+        throw std::runtime_error("stream_read_gbps: the read probe's sum is wrong");
+    std::nth_element(rates.begin(), rates.begin() + rates.size() / 2, rates.end());
+    return rates[rates.size() / 2];
+}
+
 }  // namespace
 }  // namespace pyfwd
 
@@ -180,6 +226,10 @@ void register_config(py::module_& m) {
         py::arg("direct_max_n") = kDefaultTunables.direct_max_n);
     m.def("fma_peak_gflops", &fma_peak_gflops, py::arg("threads") = 1, py::arg("seconds") = 0.2,
           "Measured float32 FMA throughput of the active ISA level, GFLOP/s over `threads` threads.");
+    m.def("stream_read_gbps", &stream_read_gbps, py::arg("bytes"), py::arg("threads") = 1,
+          py::arg("seconds") = 0.3,
+          "Measured streaming read of a `bytes` buffer split over `threads` threads (active ISA level's "
+          "vector loads), GB/s: the median of the rounds run in about `seconds`.");
 }
 
 // threadpoolctl finds thread pools by the file names of the loaded libraries, and

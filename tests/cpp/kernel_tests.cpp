@@ -361,6 +361,25 @@ void check_optim(const char* isa, std::mt19937_64& rng) {
 
 }  // namespace
 
+// The read probe (the bench's streaming-read ceiling) sums every float it is given: a sum
+// of distinct small integers (exact in float) over a few lengths that are multiples of 8
+// vectors of every level.
+void check_read_probe(const char* isa) {
+    const auto& d = pyfwd::active_dispatch();
+    pyfwd::AlignedBuf<float> buf;
+    for (int64_t n : {int64_t(128), int64_t(1024), int64_t(128 * 37)}) {
+        float* p = buf.ensure(static_cast<std::size_t>(n));
+        double want = 0;
+        for (int64_t i = 0; i < n; ++i) want += (p[i] = static_cast<float>(i % 61));
+        const double got = d.read_probe(p, n);
+        ++g_checked;
+        if (got != want) {
+            std::printf("FAIL %s read_probe n=%ld: %.1f, want %.1f\n", isa, static_cast<long>(n), got, want);
+            ++g_failures;
+        }
+    }
+}
+
 int main() {
     pyfwd::ThreadPool::instance().set_num_threads(3);
     const std::vector<std::string> levels = pyfwd::supported_isas();
@@ -377,6 +396,7 @@ int main() {
         check_vmath<double>(isa.c_str(), vmath_of<double>(isa));
         check_optim<float>(isa.c_str(), rng);
         check_optim<double>(isa.c_str(), rng);
+        check_read_probe(isa.c_str());
         const auto& d = pyfwd::active_dispatch();
         std::printf("%-8s %s / %s: %s\n", isa.c_str(), d.f32.ukr_name, d.f64.ukr_name,
                     g_failures == before ? "ok" : "FAILED");

@@ -105,7 +105,8 @@ private:
 
 // The entry points of one level, in namespace pyfwd::<isa>:
 //  gemm_<isa>.cpp:  fill_bundle (the bundles of both dtypes, block sizes included) and
-//                   fma_probe (float32 FMA throughput: runs `iters` rounds, returns flops);
+//                   fma_probe (float32 FMA throughput: runs `iters` rounds, returns flops)
+//                   and read_probe (streaming read: sums n floats, 64-byte aligned);
 //  vmath_<isa>.cpp: the out-of-line vector math (the loops of vmath_loops.inc):
 //                   act_inplace_* (elementwise activate, any n), softmax_row_* (stable:
 //                   subtract max, exp, / sum) and vmath_apply_* (func: 0 exp, 1 tanh,
@@ -116,6 +117,7 @@ private:
     namespace ns {                                                                 \
     void fill_bundle(KernelBundle<float>& f32, KernelBundle<double>& f64);         \
     double fma_probe(int64_t iters, float* sink);                                  \
+    double read_probe(const float* p, int64_t n);                                  \
     void act_inplace_f32(int act, float* y, std::size_t n);                        \
     void act_inplace_f64(int act, double* y, std::size_t n);                       \
     void softmax_row_f32(float* row, std::size_t n);                               \

@@ -313,6 +313,31 @@ double fma_probe_impl(int64_t iters, typename VT::T* sink) {
     return 2.0 * R * VT::W * static_cast<double>(iters);
 }
 
+// Streaming-read probe: the sum of p[0..n), read once front to back with aligned vector
+// loads into 8 independent accumulators (no dependence chain limits the rate, so the
+// loads run at the speed of the memory level holding p). n a multiple of 8 * W and p
+// aligned to 64 bytes (the caller's buffer); the sum keeps the loads from being removed.
+template <class VT>
+double read_probe_impl(const float* p, int64_t n) {
+    using V = typename VT::V;
+    constexpr int R = 8;
+    V acc[R];
+    const float zero = 0.0f;
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) acc[r] = VT::bcast(&zero);
+    for (int64_t i = 0; i + R * VT::W <= n; i += R * VT::W) {
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) acc[r] = VT::add(acc[r], VT::load(p + i + r * VT::W));
+    }
+    alignas(64) float buf[VT::W];
+    double total = 0;
+    for (int r = 0; r < R; ++r) {
+        VT::store(buf, acc[r]);
+        for (int l = 0; l < VT::W; ++l) total += buf[l];
+    }
+    return total;
+}
+
 // Softmax of a row of n <= NR elements, the same arithmetic as the fused epilogue.
 template <class VT, int NR, int NV>
 void softmax_short_nv(typename VT::T* row, int n) {

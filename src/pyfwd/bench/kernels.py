@@ -87,6 +87,42 @@ class Kernel:
                 "dtypes": list(self.dtypes), "computes": self.computes}
 
 
+class StreamRead(Kernel):
+    """Not a column: the memory-bound ceiling of an mlp at batch 1 (issue 10), a plain
+    streaming read of as many bytes as the case's weights, split over the cell's
+    threads (``_core.stream_read_gbps``: the cpp core's vector loads into independent
+    sums, the buffer's pages first touched by the thread that reads them). Its "time"
+    is those bytes over the measured GB/s; the speed target puts the cpp kernel's time
+    beside it, cell and alternating rounds alike."""
+
+    name = "stream-read"
+    description = "a streaming read of the case's weight bytes (the cpp core's read probe)"
+    suites = ("mlp",)
+
+    def __init__(self) -> None:
+        super().__init__(_backend("cpp")[1])
+        self.threads, self.nbytes = 1, 0
+
+    def set_threads(self, n: int) -> None:
+        self.threads = n
+
+    def prepare(self, case: Case, data: Inputs) -> Runner:
+        self.nbytes = max(4096, sum(int(W.nbytes) for W in data.weights))
+        return lambda: self.read(0.0)
+
+    def read(self, seconds: float) -> float:
+        """The seconds one streaming read of the weight bytes takes (median of the
+        probe's rounds in about *seconds*, at least 3)."""
+        from pyfwd import _core
+
+        return self.nbytes / (_core.stream_read_gbps(self.nbytes, self.threads, seconds) * 1e9)
+
+    def measure(self, fn: Runner, budget_s: float, first_call_s: float, min_samples: int) -> Timing:
+        t = self.read(budget_s)
+        return Timing(median_s=t, p10_s=t, p90_s=t, min_s=t, mean_s=t, n_samples=1, calls_per_sample=1,
+                      total_s=t, samples_s=[t])
+
+
 # -- pyfwd backends ---------------------------------------------------------
 class PyfwdKernel(Kernel):
     """A pyfwd backend through the public API: ``pyfwd.dense`` for one layer,

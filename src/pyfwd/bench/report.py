@@ -166,6 +166,10 @@ def render_table(doc: dict) -> str:
             if p.get("available"):
                 lines.append(f"measured FMA peak{' of ' + isa if isa else ''} (float32 GFLOP/s): " + ", ".join(
                     f"{t} thread(s) {p[str(t)]['float32']:.1f}" for t in doc["threads"] if str(t) in p))
+    for sr in doc.get("stream_read", []):
+        if sr.get("gbps"):
+            lines.append(f"measured streaming read of {sr['bytes'] / 1e6:.1f} MB (the weights of {sr['label']}): "
+                         f"{sr['threads']} thread(s) {sr['gbps']:.1f} GB/s")
     for w in doc.get("warnings", []):
         lines.append(f"WARNING: {w}")
     info = doc["kernels"]

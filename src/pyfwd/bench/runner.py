@@ -15,7 +15,7 @@ from . import machine
 from . import train as train_suite
 from .cases import PROFILES, SUITES, Case, make_inputs
 from .gate import Reference
-from .kernels import Kernel, PyfwdKernel, default_cpp_name, discover, select
+from .kernels import Kernel, PyfwdKernel, StreamRead, default_cpp_name, discover, select
 from .._progress import Progress
 
 SCHEMA = "pyfwd-bench/1"
@@ -192,6 +192,39 @@ def _confirm_pair(sides, T: int, prof, rounds: int, seed: int, notes: list[str])
     return out
 
 
+def _stream_reads(results: list[dict], cases: list[Case], T: int, prof, seed: int, notes: list[str]) -> list[dict]:
+    """A streaming read of the weight bytes of each case of ``targets.STREAM_GOALS`` that
+    the cpp backend ran at *T* threads (kernels.StreamRead): the memory-bound ceiling its
+    batch-1 time is judged against."""
+    import pyfwd
+
+    from .targets import STREAM_GOALS
+
+    ran = {r["label"] for r in results if r["suite"] == "mlp" and r["threads"] == T and r["status"] == "ok"
+           and r["kernel"].startswith("cpp-") and r["dtype"] == "float32"}
+    stream = StreamRead()
+    out = []
+    for case in cases:
+        if case.suite != "mlp" or case.label not in STREAM_GOALS or case.label not in ran or case.dtype != "float32":
+            continue
+        row = {"label": case.label, "threads": T, "bytes": None, "gbps": None, "median_s": None,
+               "reason": stream.reason}
+        if stream.reason is None:
+            pyfwd.set_num_threads(T)
+            stream.set_threads(T)
+            try:
+                with _blas_threads(T, notes):
+                    if T > 1 and prof.pause_s:
+                        time.sleep(prof.pause_s)
+                    stream.prepare(case, make_inputs(case, seed))
+                    t = stream.read(max(prof.budget_s, 0.1))
+                row.update(bytes=stream.nbytes, median_s=t, gbps=stream.nbytes / t * 1e-9)
+            except Exception as exc:
+                row["reason"] = f"raised {type(exc).__name__}: {exc}"
+        out.append(row)
+    return out
+
+
 def _confirm_train_pair(sides, T: int, prof, rounds: int, notes: list[str]) -> dict:
     """The train suite's form of ``_confirm_pair``: two trainers of one case, each
     carrying on from its cells (same network, optimiser and data: its weights keep
@@ -250,6 +283,9 @@ def _confirm_ratios(doc: dict, kernels: list[Kernel], cases: list[Case], prof, r
     from .targets import evaluate, pair_key
 
     by_name = {k.name: k for k in kernels if k.reason is None}
+    stream = StreamRead()
+    if stream.reason is None:
+        by_name[stream.name] = stream
     by_trainer = {k.name: k for k in trainers if k.reason is None}
     by_case = {(c.suite, c.label, c.dtype): c for c in cases}
     todo = {}
@@ -382,6 +418,7 @@ def run(cfg: Config) -> dict:
         doc["results"] = results
         from .report import per_isa_rows
         doc["per_isa"] = per_isa_rows(doc)  # the per-level targets' cells (from the rows' GFLOP/s)
+        doc["stream_read"] = _stream_reads(results, cases, max(threads), prof, cfg.seed, notes)
         doc["confirm_rounds"] = rounds
         doc["confirmations"] = _confirm_ratios(doc, kernels, cases, prof, rounds, cfg.seed, notes, progress,
                                                trainers)

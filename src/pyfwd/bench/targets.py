@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from .cases import ACTS, MLPS16, W16_VARIANTS, Case
 
+#: Issue 10: the mlps whose batch-1 time is judged against a streaming read of their
+#: weight bytes (runner._stream_reads), and the share of that read's speed to reach.
+STREAM_GOALS = {"[1024,4096,4096,1024] b=1": 0.95}
 #: Issue 11: 16-bit weights (compute="fp32") time over float32 time, per network and
 #: batch of the mlp suite: the memory-bound batch-1 case halves the bytes it reads.
 GOALS16 = {("[1024,4096,4096,1024]", 1): 0.6, ("[1024,4096,4096,1024]", 256): 1.05, ("[784,128,10]", 64): 1.05}
@@ -165,6 +168,22 @@ def evaluate(doc: dict) -> list[dict]:
           f"{mnist} b=64", t_all, 2.0)
     ratio(13, f"train [784,512,512,10] b=256 T={t_all}: cpp >= 1.3x torch eager", cpp, "torch", "train",
           "[784,512,512,10] b=256", t_all, 1.3)
+
+    # issue 10: memory-bound batch 1 against a plain streaming read of the same bytes
+    for sr in doc.get("stream_read", []):
+        label, T, goal = sr["label"], sr["threads"], STREAM_GOALS.get(sr["label"], 0.95)
+        text = f"mlp {label} T={T}: cpp within {100 - goal * 100:.0f}% of a streaming read of its weights"
+        pair = _pair(cpp, label, "stream-read", label, "mlp", "float32", T)  # b's time over a's: read / cpp
+        a, why = cell(cpp, "mlp", label, T)
+        why = why or (None if sr["median_s"] else f"streaming read not measured ({sr['reason']})")
+        if why:
+            add(10, text, None, goal, None, why=why, pair=pair)
+            continue
+        gb = sr["bytes"] * 1e-9
+        v, measured = judged(pair, sr["median_s"] / a["median_s"],
+                             f"({cpp} {_fmt_s(a['median_s'])} = {gb / a['median_s']:.1f} GB/s, read of "
+                             f"{sr['bytes'] / 1e6:.1f} MB {_fmt_s(sr['median_s'])} = {sr['gbps']:.1f} GB/s)")
+        add(10, text, v, goal, measured, pair=pair)
 
     # issue 10: every ISA level against OpenBLAS pinned to the same width (report.per_isa_rows)
     for r in doc.get("per_isa", []):

@@ -76,6 +76,7 @@ using TileF32 = Tile<6, 16, 1, 3>;  // 12 accumulators + 2 B vectors + 1 broadca
 using TileF64 = Tile<6, 8, 1, 3>;   // the same registers with 4 lanes
 
 double fma_probe(int64_t iters, float* sink) { return fma_probe_impl<Simd<float>>(iters, sink); }
+double read_probe(const float* p, int64_t n) { return read_probe_impl<Simd<float>>(p, n); }
 
 void fill_bundle(KernelBundle<float>& f32, KernelBundle<double>& f64) {
     set_gemm_kernels<Simd<float>, TileF32, 2>(f32, "avx2", kRule);

@@ -129,6 +129,7 @@ using TileF32 = Tile<14, 32, 2, 4>;  // 28 accumulators + 2 B vectors + 1 broadc
 using TileF64 = Tile<14, 16, 2, 4>;  // the same registers with 8 lanes
 
 double fma_probe(int64_t iters, float* sink) { return fma_probe_impl<Simd<float>>(iters, sink); }
+double read_probe(const float* p, int64_t n) { return read_probe_impl<Simd<float>>(p, n); }
 
 void fill_bundle(KernelBundle<float>& f32, KernelBundle<double>& f64) {
     set_gemm_kernels<Simd<float>, TileF32, 4>(f32, "avx512", kRuleF32);

@@ -40,6 +40,7 @@ constexpr BlockRule kRuleF64{/*kc_level=*/1, /*kc_frac=*/0.5, /*mc_frac=*/0.5, /
 using Tile4x8 = Tile<4, 8, 1, 1>;  // 32 scalar accumulators (both dtypes)
 
 double fma_probe(int64_t iters, float* sink) { return fma_probe_impl<Simd<float>>(iters, sink); }
+double read_probe(const float* p, int64_t n) { return read_probe_impl<Simd<float>>(p, n); }
 
 void fill_bundle(KernelBundle<float>& f32, KernelBundle<double>& f64) {
     set_gemm_kernels<Simd<float>, Tile4x8, 2>(f32, "generic", kRuleF32);

@@ -40,6 +40,7 @@ using TileF32 = Tile<8, 12, 1, 2>;
 using TileF64 = Tile<6, 8, 1, 2>;
 
 double fma_probe(int64_t iters, float* sink) { return fma_probe_impl<Simd<float>>(iters, sink); }
+double read_probe(const float* p, int64_t n) { return read_probe_impl<Simd<float>>(p, n); }
 
 void fill_bundle(KernelBundle<float>& f32, KernelBundle<double>& f64) {
     // dot path: 32 registers hold 4 A rows x 4 W rows of accumulators
