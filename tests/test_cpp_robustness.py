@@ -95,7 +95,9 @@ INTERRUPT_SCENARIO = """
         t0 = time.perf_counter()
         f(M // 4)
         full = 4 * (time.perf_counter() - t0)  # what the whole batch would take
-        assert full > 1.0, f"{name}: the call is too short ({full:.2f} s) to test an interrupt"
+        # ~2 s as calibrated; a shared machine that sped up 2x since still leaves a call
+        # that Ctrl-C at 0.3 s must cut short (took < 0.3 + 0.35 * full < full)
+        assert full > 0.6, f"{name}: the call is too short ({full:.2f} s) to test an interrupt"
         timer = sigint_after(0.3)
         t0 = time.perf_counter()
         try:

@@ -227,6 +227,30 @@ def test_non_native_byte_order_keeps_values(backend):
     np.testing.assert_array_equal(net32.params["W1"], W)
 
 
+def test_equal_dtype_objects_take_the_same_path_to_the_same_bits(backend):
+    """dense and forward test dtypes by identity on their hot paths (NumPy's native
+    float32/float64 are singletons). An equal dtype that is another object (copied,
+    with metadata) takes the general path: the same bits, and a hot call after it
+    still right."""
+    import copy
+
+    rng = np.random.default_rng(1)
+    net = pyfwd.Network([5, 4, 3], ["tanh", "softmax"], seed=0)
+    W, b = net.params["W1"], net.params["b1"]
+    X = rng.standard_normal((6, 5)).astype(np.float32)
+    odd = [copy.deepcopy(np.dtype(np.float32)), np.dtype("f4", metadata={"units": "px"})]
+    want_dense = pyfwd.dense(X, W, b, "tanh", backend=backend)
+    want_net = net.forward(X, backend=backend)
+    for dt in odd:
+        assert dt == np.float32 and dt is not np.dtype(np.float32)
+        Xo, Wo, bo = X.view(dt), W.view(dt), b.view(dt)
+        for args in ((Xo, W, b), (X, Wo, b), (X, W, bo), (Xo, Wo, bo)):
+            y = pyfwd.dense(*args, "tanh", backend=backend)
+            assert y.dtype == np.float32 and y.tobytes() == want_dense.tobytes()
+        assert net.forward(Xo, backend=backend).tobytes() == want_net.tobytes()
+        assert net.forward(X, backend=backend).tobytes() == want_net.tobytes()
+
+
 def test_masked_arrays_refused_by_every_backend(backend):
     X = np.ma.array(np.ones((2, 3)), mask=[[0, 1, 0], [0, 0, 0]])
     W = np.ones((2, 3))

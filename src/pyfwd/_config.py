@@ -38,6 +38,10 @@ def resolve(name: str | None):
     """The backend instance for *name* (``None``: the current default)."""
     if name is None:
         name = _override.get() or _default_backend or _registry.best()
+    if type(name) is str:  # hot path: a backend already loaded (every small call goes here)
+        inst = _registry.LOADED.get(name)
+        if inst is not None:
+            return inst
     return _registry.get(name)
 
 

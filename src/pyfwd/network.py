@@ -20,6 +20,7 @@ __all__ = ["Network", "NeuralNetwork", "PackedWeights", "dense"]
 _INITS = ("he", "xavier", "zeros")
 _COMPUTE = ("fp32", "bf16")
 _F32 = np.dtype(np.float32)
+_F64 = np.dtype(np.float64)
 
 
 def _prep_input(X, dtype: np.dtype, in_features: int, what: str):
@@ -135,13 +136,15 @@ def dense(X, W, b=None, activation: str = "linear", backend: str | None = None, 
         W = Wp._W
     else:
         Wp = None
-    if (out is None and Wp is None and type(X) is np.ndarray and type(W) is np.ndarray
-            and type(activation) is str and activation in ACT_CODE
-            and (W.dtype == np.float32 or W.dtype == np.float64) and X.dtype == W.dtype
-            and X.ndim == 2 and W.ndim == 2 and X.shape[1] == W.shape[1]
-            and (b is None or (type(b) is np.ndarray and b.dtype == W.dtype and b.shape == (W.shape[0],)))):
-        # hot path: already-valid arrays and a canonical activation name
-        return _config.resolve(backend).dense(X, W, b, activation, None)
+    if out is None and Wp is None and type(X) is np.ndarray and type(W) is np.ndarray:
+        # hot path: already-valid arrays and a canonical activation name. NumPy's native
+        # float32/float64 dtypes are singletons, so identity is the cheap test (an equal
+        # dtype that is another object takes the general path below, to the same result).
+        wd = W.dtype
+        if ((wd is _F32 or wd is _F64) and X.dtype is wd and type(activation) is str and activation in ACT_CODE
+                and X.ndim == 2 and W.ndim == 2 and X.shape[1] == W.shape[1]
+                and (b is None or (type(b) is np.ndarray and b.dtype is wd and b.shape == (W.shape[0],)))):
+            return _config.resolve(backend).dense(X, W, b, activation, None)
     act = canonical(activation)
     W = _weight_matrix(W)
     w16 = _d16.is_weight16(W.dtype)
@@ -558,6 +561,14 @@ class Network:
         rounded to bfloat16 before its product; the cache holds the layer
         outputs as computed (not rounded) and ``A0`` is X as given.
         """
+        if (compute is None and out is None and not return_cache and type(X) is np.ndarray
+                and X.dtype is self._dtype and X.ndim == 2 and X.shape[1] == self._layer_dims[0]
+                and self._compute != "bf16"):
+            # hot path (a loop of small batches): valid input, the backend's state packed
+            be = _config.resolve(backend)
+            cached = self._states.get(be.name)
+            if cached is not None and cached[0] == self._version:
+                return be.forward(cached[1], X, False)
         bf16 = (compute or self._compute) == "bf16"
         if compute is not None:
             self._check_compute(compute)

@@ -106,12 +106,15 @@ _LOCK = threading.RLock()
 
 
 _BEST: list[str] = []  # cached name of the best available backend (hot path)
+#: Backends loaded so far, by name (the hot path of _config.resolve: one dict lookup).
+LOADED: dict[str, Backend] = {}
 
 
 def register(name: str, factory: Callable[[], Backend], priority: int) -> None:
     """Register a backend factory. Higher priority is preferred as the default."""
     with _LOCK:
         _REGISTRY[name] = _Entry(name, priority, factory)
+        LOADED.pop(name, None)
         _BEST.clear()
 
 
@@ -126,6 +129,7 @@ def _load(entry: _Entry) -> Backend | None:
                 from .._config import get_num_threads
                 inst.set_num_threads(get_num_threads())
                 entry.instance = inst
+                LOADED[entry.name] = inst
             except ImportError as exc:  # optional dependency, unbuilt core, bad config
                 entry.error = f"{type(exc).__name__}: {exc}"
                 entry.misconfigured = isinstance(exc, BackendConfigError)
