@@ -4,6 +4,7 @@ layouts that break naive GEMM code; plus threads (bitwise determinism, concurren
 callers, fork) and the ISA controls."""
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import subprocess
@@ -339,21 +340,29 @@ def test_one_row_products_split_only_while_workers_are_awake(restore_threads, dt
     runs alone, a call that follows another nudges them awake. Every one of these
     gives the 1-thread bits: isolated calls (workers asleep), the nudged next call,
     calls back to back, at 2 and 3 threads; a softmax layer too (its column split
-    then needs a row pass). dense() with these few rows takes the dot path: checked
-    alongside."""
+    then needs a row pass). dense() with these few rows takes the dot path, which
+    splits the same way (float32 W and, for float32, bfloat16 W read 16-bit):
+    checked alongside."""
     import time
     net = pyfwd.Network([784, 300, 200], ["relu", "softmax"], dtype=dtype, seed=4)  # both layers split
     Xs = [rng.standard_normal((m, 784)).astype(dtype) for m in (1, 2, 5)]
     W, b = rng.standard_normal((200, 784)).astype(dtype), rng.standard_normal(200).astype(dtype)
+    Ws = [W]
+    if dtype == np.float32 and importlib.util.find_spec("ml_dtypes") is not None:
+        import ml_dtypes
+        Ws.append(W.astype(ml_dtypes.bfloat16))  # 313 KB read 16-bit: memory bound too
     pyfwd.set_num_threads(1)
-    ref = [(net.forward(X, backend="cpp"), pyfwd.dense(X, W, b, "softmax", backend="cpp")) for X in Xs]
+    ref = [(net.forward(X, backend="cpp"), [pyfwd.dense(X, Wi, b, "softmax", backend="cpp") for Wi in Ws])
+           for X in Xs]
     for n in (2, 3):
         pyfwd.set_num_threads(n)
         for gap in (0.03, 0.03, 0.0, 0.0, 0.0):  # asleep, then nudged, then awake
             time.sleep(gap)
-            for X, (y_ref, d_ref) in zip(Xs, ref):
+            for X, (y_ref, d_refs) in zip(Xs, ref):
                 assert net.forward(X, backend="cpp").tobytes() == y_ref.tobytes(), (n, gap, X.shape)
-                assert pyfwd.dense(X, W, b, "softmax", backend="cpp").tobytes() == d_ref.tobytes(), (n, gap)
+                for Wi, d_ref in zip(Ws, d_refs):
+                    got = pyfwd.dense(X, Wi, b, "softmax", backend="cpp")
+                    assert got.tobytes() == d_ref.tobytes(), (n, gap, Wi.dtype)
 
 
 def test_concurrent_python_threads(restore_threads, rng):

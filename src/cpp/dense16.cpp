@@ -51,7 +51,7 @@ void gemm_dot16(const KernelBundle<float>& kb, int64_t M, const float* A, int64_
         gemm_dot(kb, M, N, K, A, lda, Wf, K, C, ldc, ep, nthreads);
         return;
     }
-    dot_split(M, N, K, nthreads,
+    dot_split(M, N, K, double(N) * double(K) * 2.0, nthreads,
               [&](int64_t n0, int64_t n1) { f(M, K, A, lda, W.data, W.rs, n0, n1, ep.bias, C, ldc); });
     rows_activate(kb, ep.act, M, N, C, ldc, nthreads);
 }

@@ -85,6 +85,17 @@ bool gemv_call_follows_another() {
     return now - prev < int64_t(20'000'000);
 }
 
+// A product of a few rows, below serial_flops, over a W of kGemvSplitBytes or more: is
+// it to be split over the workers now? Bound by reading W, not by FMAs, so a second
+// core reading its part from its own L2 nearly halves it; but only while the workers
+// are awake (calls back to back): waking a sleeping one costs more than the product,
+// so that call runs alone and only nudges them awake for the next (wake_workers).
+bool split_memory_bound_now(bool workers_awake) {
+    if (workers_awake) return true;
+    if (gemv_call_follows_another()) ThreadPool::instance().wake_workers();
+    return false;
+}
+
 Split choose_split(int64_t M, int64_t N, int64_t K, int MR, int NR, int nthreads, const Tunables& tu,
                    bool w_in_cache, double w_bytes, bool workers_awake) {
     Split s;
@@ -101,20 +112,13 @@ Split choose_split(int64_t M, int64_t N, int64_t K, int MR, int NR, int nthreads
         s.units = un;
         s.extent = N;
     };
-    // One row tile (a batch of at most MR rows) over a large W is bound by reading W,
-    // not by FMAs: a second core, reading its half from its own L2, nearly halves it
-    // even below serial_flops. Only while the workers are awake (calls back to back):
-    // waking a sleeping one costs more than the product, so that call runs alone and
-    // only nudges them awake for the next (wake_workers). Columns split: same bits.
+    // One row tile (a batch of at most MR rows) over a large W: split by columns (same
+    // bits) even below serial_flops, while the workers are awake (split_memory_bound_now).
     // Measured on the 2-core Zen 3, [784,128,10] batch 1 back to back, 2 threads:
     // 8.9-9.6 -> 6.2-7.2 us per forward; with 50 ms between calls (workers asleep) a
     // forced split was slower, 83 -> 95 us.
     if (nthreads > 1 && M <= MR && flops < tu.serial_flops && w_bytes >= kGemvSplitBytes && N > NR) {
-        if (!workers_awake) {  // alone this time; a loop's next call finds them awake
-            if (gemv_call_follows_another()) ThreadPool::instance().wake_workers();
-            return s;
-        }
-        by_columns(static_cast<int>(std::min<int64_t>(nthreads, un)));
+        if (split_memory_bound_now(workers_awake)) by_columns(static_cast<int>(std::min<int64_t>(nthreads, un)));
         return s;
     }
     if (nthreads <= 1 || flops < tu.serial_flops) return s;
@@ -296,13 +300,22 @@ void gemm_packed(const KernelBundle<T>& kb, int64_t M, int64_t N, int64_t K, con
     if (ep.act == ACT_SOFTMAX && !s.by_rows) rows_activate(kb, ACT_SOFTMAX, M, N, C, ldc, nthreads);
 }
 
-void dot_split(int64_t M, int64_t N, int64_t K, int nthreads, const std::function<void(int64_t, int64_t)>& rows) {
+void dot_split(int64_t M, int64_t N, int64_t K, double w_bytes, int nthreads,
+               const std::function<void(int64_t, int64_t)>& rows) {
     if (M <= 0 || N <= 0) return;
     const double flops = 2.0 * double(M) * double(N) * double(std::max<int64_t>(K, 1));
     const Tunables tu = tunables();
     int parts = 1;
-    if (nthreads > 1 && flops >= tu.serial_flops)
+    if (nthreads > 1 && flops >= tu.serial_flops) {
         parts = static_cast<int>(std::min<double>({double(nthreads), flops / tu.flops_per_thread, double(ceil_div(N, 8))}));
+    } else if (nthreads > 1 && w_bytes >= kGemvSplitBytes && N > 8 &&
+               split_memory_bound_now(ThreadPool::instance().workers_awake())) {
+        // memory bound below serial_flops, as gemm_packed's one row tile: each worker
+        // reads its rows of W from its own L2. Measured on the 2-core Zen 3, dense calls
+        // back to back, 2 threads over 1 (one process, median of 15 alternating rounds):
+        // (1,784,128) 1.22x, (1,512,512) 1.43x, (4,784,128) 1.21x; 1.0x before.
+        parts = static_cast<int>(std::min<int64_t>(nthreads, ceil_div(N, 8)));
+    }
     // 8-row blocks of W per task
     ThreadPool::instance().run_ranges(ceil_div(N, 8), parts,
                                       [&](int64_t u0, int64_t u1) { rows(std::min(N, u0 * 8), std::min(N, u1 * 8)); });
@@ -312,7 +325,7 @@ template <typename T>
 void gemm_dot(const KernelBundle<T>& kb, int64_t M, int64_t N, int64_t K, const T* A, int64_t lda, const T* W,
               int64_t ldw, T* C, int64_t ldc, const Epilogue<T>& ep, int nthreads) {
     if (M <= 0 || N <= 0) return;
-    dot_split(M, N, K, nthreads,
+    dot_split(M, N, K, double(N) * double(K) * sizeof(T), nthreads,
               [&](int64_t n0, int64_t n1) { kb.dot_rows(M, K, A, lda, W, ldw, n0, n1, ep.bias, C, ldc); });
     rows_activate(kb, ep.act, M, N, C, ldc, nthreads);
     if (ep.dact >= 0) act_backward<T>(ep.dact, M, N, ep.dz_z, ep.ldz, ep.dz_a, ep.lda, C, ldc, C, ldc, nthreads);

@@ -105,9 +105,11 @@ void gemm_dot(const KernelBundle<T>& kb, int64_t M, int64_t N, int64_t K, const 
               int64_t ldw, T* C, int64_t ldc, const Epilogue<T>& ep, int nthreads);
 
 // How the dot path spreads W's rows [0, N) over the pool: rows(n0, n1) per task, in
-// blocks of 8 rows; one task when the product is small (tunables()). Every split gives
-// the same bits (each output is one dot product).
-void dot_split(int64_t M, int64_t N, int64_t K, int nthreads, const std::function<void(int64_t, int64_t)>& rows);
+// blocks of 8 rows; one task when the product is small (tunables()), unless W (w_bytes
+// of it are read) is large enough to make the call memory bound and the workers are
+// awake. Every split gives the same bits (each output is one dot product).
+void dot_split(int64_t M, int64_t N, int64_t K, double w_bytes, int nthreads,
+               const std::function<void(int64_t, int64_t)>& rows);
 
 // Elementwise activation / softmax over rows of C (M, N), row stride ldc, on the pool.
 template <typename T>
