@@ -197,6 +197,28 @@ def test_non_finite(isa, dtype):
 
 # -- networks --------------------------------------------------------------------
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_cache_activations_equal_the_fused_layers_bits(isa, dtype, rng, restore_threads):
+    """forward(return_cache=True) computes each A_l from Z_l block by block inside the GEMM
+    (softmax: a row pass): every A_l must equal, bit for bit, the fused layer, a
+    one-layer network's forward without a cache (its micro-kernel applies act_l in the
+    final store), and Z_l that layer with a linear activation, at every thread count;
+    widths past one register tile, a column split (2 rows) and a row split (70 rows)."""
+    acts = ["gelu", "leaky_relu", "silu", "tanh", "sigmoid", "relu", "linear", "softmax"]
+    dims = [37, 70, 53, 129, 33, 41, 66, 19, 21]
+    net = pyfwd.Network(dims, acts, dtype=dtype, seed=5)
+    for M in (2, 70):
+        X = rng.standard_normal((M, dims[0])).astype(dtype)
+        for T in (1, 2, 3):
+            pyfwd.set_num_threads(T)
+            _, cache = net.forward(X, backend="cpp", return_cache=True)
+            for l, act in enumerate(acts, start=1):
+                A_prev, W, b = cache[f"A{l - 1}"], net.params[f"W{l}"], net.params[f"b{l}"]
+                Z = pyfwd.Network.from_arrays([W], [b], "linear").forward(A_prev, backend="cpp")
+                A = pyfwd.Network.from_arrays([W], [b], act).forward(A_prev, backend="cpp")
+                assert cache[f"Z{l}"].tobytes() == Z.tobytes(), (M, T, l, "Z")
+                assert cache[f"A{l}"].tobytes() == A.tobytes(), (M, T, l, act)
+
+
 def test_network_cache_and_out(isa, dtype, rng):
     dims, acts = [31, 40, 17, 9, 6], ["gelu", "leaky_relu", "silu", "softmax"]
     net = pyfwd.Network(dims, acts, dtype=dtype, seed=3)
