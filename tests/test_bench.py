@@ -408,42 +408,6 @@ def test_confirmation_alternates_the_two_sides_and_reports_their_ratio():
     assert calls == ["fast", "slow", "slow", "fast", "fast", "slow", "slow", "fast"]  # timings in order
 
 
-def test_train_confirmation_alternates_epochs_of_the_two_trainers():
-    """runner._confirm_train_pair: a warm-up epoch of each trainer, then one epoch of
-    each per round in swapped order; b's epoch time over a's (here 3x)."""
-    import dataclasses
-    import time
-
-    from pyfwd.bench.runner import _confirm_train_pair
-    from pyfwd.bench.train import TrainKernel
-
-    calls = []
-
-    class Sleeper(TrainKernel):
-        def __init__(self, name, seconds):
-            super().__init__()
-            self.name, self.seconds = name, seconds
-
-        def set_threads(self, n):
-            calls.append((self.name, "threads", n))
-
-        def epoch(self, e):
-            calls.append((self.name, e))
-            time.sleep(self.seconds)
-
-    case = PROFILES["tiny"].cases(("train",))[0]
-    a, b = Sleeper("fast", 0.004), Sleeper("slow", 0.012)
-    prof = dataclasses.replace(PROFILES["tiny"], pause_s=0.001)
-    out = _confirm_train_pair(((a, case), (b, case)), 2, prof, 4, [])
-    assert out["reason"] is None and out["rounds"] == 4 and len(out["ratios"]) == 4, out
-    assert out["a"] == {"kernel": "fast", "label": case.label} and out["suite"] == "train"
-    assert 2.0 < out["median"] < 4.5, out
-    epochs = [c for c in calls if c[1] != "threads"]
-    assert [n for n, _ in epochs] == ["fast", "slow"] + ["fast", "slow", "slow", "fast"] * 2
-    assert len({e for _, e in epochs}) == len(epochs)  # every epoch its own shuffle
-    assert ("fast", "threads", 2) in calls and ("slow", "threads", 2) in calls
-
-
 def test_kernels_cpp_names_the_trainer_like_its_forward_column():
     """--kernels cpp selects no forward column, yet the cpp trainer carries the default
     level's name (cpp-avx2...), which the train targets look for."""

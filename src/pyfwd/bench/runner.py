@@ -225,59 +225,11 @@ def _stream_reads(results: list[dict], cases: list[Case], T: int, prof, seed: in
     return out
 
 
-def _confirm_train_pair(sides, T: int, prof, rounds: int, notes: list[str]) -> dict:
-    """The train suite's form of ``_confirm_pair``: two trainers of one case, each
-    carrying on from its cells (same network, optimiser and data: its weights keep
-    training), one epoch of each per round in alternating order, the cells' pause
-    before each. A warm-up epoch of each first (the thread count may have changed)."""
-    import pyfwd
-
-    (ka, case), (kb, _) = sides
-    out = {"a": {"kernel": ka.name, "label": case.label}, "b": {"kernel": kb.name, "label": case.label},
-           "suite": "train", "dtype": case.dtype, "threads": T, "ratios": [], "a_s": [], "b_s": [],
-           "median": None, "reason": None}
-    pyfwd.set_num_threads(T)
-    pause = prof.pause_s if T > 1 else 0.0
-    e = 1000  # epoch numbers (pyfwd's shuffle seeds) past the cells'
-    faulthandler.dump_traceback_later(WATCHDOG_S, exit=False)
-    try:
-        with _blas_threads(T, notes):
-            first = 0.0
-            for k in (ka, kb):
-                k.set_threads(T)
-                time.sleep(pause)
-                t0 = time.perf_counter()
-                k.epoch(e)
-                e += 1
-                first = max(first, time.perf_counter() - t0)
-            rounds = max(min(rounds, 3), min(rounds, int(CONFIRM_TARGET_S / (2 * (first + pause)))))
-            out["rounds"] = rounds
-            for r in range(rounds):
-                t = [0.0, 0.0]
-                for i in ((0, 1) if r % 2 == 0 else (1, 0)):
-                    time.sleep(pause)  # the other side's spinning workers go idle
-                    k = (ka, kb)[i]
-                    t0 = time.perf_counter()
-                    k.epoch(e)
-                    t[i] = time.perf_counter() - t0
-                    e += 1
-                out["a_s"].append(t[0])
-                out["b_s"].append(t[1])
-                out["ratios"].append(t[1] / t[0])
-        out["median"] = float(statistics.median(out["ratios"]))
-    except Exception as exc:  # the cells' verdict stands; say why there is no confirmation
-        out["reason"] = f"raised {type(exc).__name__}: {exc}"
-    finally:
-        faulthandler.cancel_dump_traceback_later()
-        time.sleep(pause)
-    return out
-
-
 def _confirm_ratios(doc: dict, kernels: list[Kernel], cases: list[Case], prof, rounds: int, seed: int,
-                    notes: list[str], progress: Progress, trainers=()) -> list[dict]:
+                    notes: list[str], progress: Progress) -> list[dict]:
     """The paired confirmation of every speed target that is a ratio of two timings of
-    this run (targets.evaluate's ``pair``) and was judged on its cells (not n/a): two
-    kernels' calls, or two trainers' epochs (*trainers*, which carry on from their cells)."""
+    this run (targets.evaluate's ``pair``) and was judged on its cells (not n/a; the
+    train suite's epochs are not repeated: see docs/bench.md)."""
     if rounds <= 0:
         return []
     from .targets import evaluate, pair_key
@@ -286,15 +238,13 @@ def _confirm_ratios(doc: dict, kernels: list[Kernel], cases: list[Case], prof, r
     stream = StreamRead()
     if stream.reason is None:
         by_name[stream.name] = stream
-    by_trainer = {k.name: k for k in trainers if k.reason is None}
     by_case = {(c.suite, c.label, c.dtype): c for c in cases}
     todo = {}
     for t in evaluate(doc):
         p = t.get("pair")
-        if p is None or t["status"] == "n/a":
+        if p is None or t["status"] == "n/a" or p["suite"] == "train":
             continue
-        names = by_trainer if p["suite"] == "train" else by_name
-        sides = tuple((names.get(p[s]["kernel"]), by_case.get((p["suite"], p[s]["label"], p["dtype"])))
+        sides = tuple((by_name.get(p[s]["kernel"]), by_case.get((p["suite"], p[s]["label"], p["dtype"])))
                       for s in ("a", "b"))
         if all(k is not None and c is not None for k, c in sides):
             todo.setdefault(pair_key(p), (sides, p["threads"]))
@@ -303,10 +253,7 @@ def _confirm_ratios(doc: dict, kernels: list[Kernel], cases: list[Case], prof, r
         (ka, ca), (kb, cb) = sides
         what = f"{ca.label} {ka.name} vs {kb.name}" if ca is cb else f"{ka.name} {ca.label} vs {cb.label}"
         progress.note(f"confirming target {i + 1}/{len(todo)}: {what} T={T}")
-        if ca.suite == "train":
-            out.append(_confirm_train_pair(sides, T, prof, rounds, notes))
-        else:
-            out.append(_confirm_pair(sides, T, prof, rounds, seed, notes))
+        out.append(_confirm_pair(sides, T, prof, rounds, seed, notes))
     return out
 
 
@@ -420,8 +367,7 @@ def run(cfg: Config) -> dict:
         doc["per_isa"] = per_isa_rows(doc)  # the per-level targets' cells (from the rows' GFLOP/s)
         doc["stream_read"] = _stream_reads(results, cases, max(threads), prof, cfg.seed, notes)
         doc["confirm_rounds"] = rounds
-        doc["confirmations"] = _confirm_ratios(doc, kernels, cases, prof, rounds, cfg.seed, notes, progress,
-                                               trainers)
+        doc["confirmations"] = _confirm_ratios(doc, kernels, cases, prof, rounds, cfg.seed, notes, progress)
     finally:
         pyfwd.set_num_threads(saved_threads)
         for k in kernels:
