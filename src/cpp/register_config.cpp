@@ -4,8 +4,8 @@
 // report it as a misconfigured backend (backends/cpp.py) instead of a missing one.
 #include <algorithm>
 #include <chrono>
-#include <stdexcept>
 #include <iterator>
+#include <stdexcept>
 #include <string>
 #include <vector>
 

@@ -42,8 +42,6 @@ def _pair(a_kernel, a_label, b_kernel, b_label, suite, dtype, T) -> dict:
             "suite": suite, "dtype": dtype, "threads": T}
 
 
-
-
 def evaluate(doc: dict) -> list[dict]:
     idx = _index(doc)
     confirmed = {pair_key(c): c for c in doc.get("confirmations", []) if c.get("median") is not None}
